@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test command needs (headless notebooks, Chromium),
+# when any is missing. Needs root and apt-get.
+set -euo pipefail
+need=()
+[ -x /usr/bin/jupyter-nbconvert ] || need+=(jupyter-nbconvert)
+/usr/bin/python3 -c 'import jupyter_client' 2>/dev/null || need+=(jupyter-client)
+/usr/bin/python3 -c 'import nbclient' 2>/dev/null || need+=(python3-nbclient)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "Cannot run the tests: Debian packages ${need[*]} are missing and this user cannot apt-get install them; install them and run again" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "installed Debian packages: ${need[*]}"
