@@ -1,6 +1,8 @@
 // GGUF format constants shared by the reader (lib/gguf.ts) and the writer (lib/_gguf_write.ts).
 // Values follow the GGUF specification and ggml's type table (ggml.h `enum ggml_type`,
-// ggml.c `type_traits`: block size and bytes per block).
+// ggml.c `type_traits`: block size and bytes per block). GGML_TYPES was checked against the
+// llama.cpp source bundled with node-llama-cpp 3.21.1 (commit 80fb11ac73e6) by compiling its
+// `type_traits` table with `ggml-common.h` and printing every block size and `sizeof(block_*)`.
 
 /** "GGUF" read as a little-endian u32. */
 export const GGUF_MAGIC = 0x46554747;
@@ -52,7 +54,7 @@ export interface GgmlTypeInfo {
   readonly typeSize: number;
 }
 
-/** ggml tensor types by code (codes 4 and 5 were removed from ggml and are invalid). */
+/** ggml tensor types by code (codes 4, 5 and 31-33, 36-38 were removed from ggml and are invalid). */
 export const GGML_TYPES: Readonly<Record<number, GgmlTypeInfo>> = {
   0: { name: "F32", blockSize: 1, typeSize: 4 },
   1: { name: "F16", blockSize: 1, typeSize: 2 },
@@ -86,6 +88,9 @@ export const GGML_TYPES: Readonly<Record<number, GgmlTypeInfo>> = {
   34: { name: "TQ1_0", blockSize: 256, typeSize: 54 },
   35: { name: "TQ2_0", blockSize: 256, typeSize: 66 },
   39: { name: "MXFP4", blockSize: 32, typeSize: 17 },
+  40: { name: "NVFP4", blockSize: 64, typeSize: 36 },
+  41: { name: "Q1_0", blockSize: 128, typeSize: 18 },
+  42: { name: "Q2_0", blockSize: 64, typeSize: 18 },
 };
 
 /** ggml type codes of the dtypes the synthetic-model writer produces. */
