@@ -1,0 +1,125 @@
+/**
+ * Seeded pseudo-random numbers for resampling and simulation: xoshiro128** seeded through
+ * splitmix32, so every bootstrap, permutation and simulated trace is reproducible from one
+ * integer seed.
+ *
+ * @module
+ */
+
+/** A seeded xoshiro128** generator. */
+export class Rng {
+  #a: number;
+  #b: number;
+  #c: number;
+  #d: number;
+  #spare = Number.NaN;
+
+  /** Creates a generator from an integer seed (any finite number; its low 32 bits and high bits are mixed). */
+  constructor(seed: number) {
+    let s = (seed >>> 0) ^ Math.floor(seed / 4294967296);
+    const next = (): number => {
+      s = (s + 0x9e3779b9) | 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.#a = next();
+    this.#b = next();
+    this.#c = next();
+    this.#d = next();
+  }
+
+  /** Next 32-bit unsigned integer. */
+  nextUint32(): number {
+    const r = Math.imul(rotl(Math.imul(this.#b, 5), 7), 9) >>> 0;
+    const t = this.#b << 9;
+    this.#c ^= this.#a;
+    this.#d ^= this.#b;
+    this.#b ^= this.#c;
+    this.#a ^= this.#d;
+    this.#c ^= t;
+    this.#d = rotl(this.#d, 11);
+    return r;
+  }
+
+  /** Uniform float in [0, 1) with 32 bits of resolution. */
+  uniform(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+
+  /** Standard normal deviate (Box-Muller, pairs cached). */
+  normal(): number {
+    if (!Number.isNaN(this.#spare)) {
+      const z = this.#spare;
+      this.#spare = Number.NaN;
+      return z;
+    }
+    let u = this.uniform();
+    while (u === 0) u = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    const theta = 2 * Math.PI * this.uniform();
+    this.#spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+/**
+ * Fills `counts` (one entry per unit) with the multiplicities of one bootstrap resample:
+ * `counts.length` draws of a unit with replacement.
+ */
+export function resampleCounts(rng: Rng, counts: Float64Array): void {
+  counts.fill(0);
+  const n = counts.length;
+  for (let k = 0; k < n; k++) counts[rng.int(n)]! += 1;
+}
+
+/**
+ * Multiplicities of `resamples` bootstrap resamples of `units` units, unit-major:
+ * entry `u * resamples + b` is how often unit u appears in resample b.
+ */
+export function resampleMatrix(rng: Rng, units: number, resamples: number): Uint16Array {
+  const w = new Uint16Array(units * resamples);
+  for (let b = 0; b < resamples; b++) {
+    for (let k = 0; k < units; k++) w[rng.int(units) * resamples + b]! += 1;
+  }
+  return w;
+}
+
+/**
+ * Weighted sums of per-unit vectors for the point estimate and every resample at once:
+ * `vectorOf(u, out)` writes unit u's vector (length `width`) into `out`; returns
+ * `(resamples + 1) * width` sums, row 0 with every weight 1, row b + 1 with resample b's
+ * multiplicities. Each unit's vector is computed once.
+ */
+export function weightedSums(
+  units: number,
+  width: number,
+  matrix: Uint16Array,
+  resamples: number,
+  vectorOf: (u: number, out: Float64Array) => void,
+): Float64Array {
+  const acc = new Float64Array((resamples + 1) * width);
+  const v = new Float64Array(width);
+  for (let u = 0; u < units; u++) {
+    vectorOf(u, v);
+    for (let j = 0; j < width; j++) acc[j]! += v[j]!;
+    const row = u * resamples;
+    for (let b = 0; b < resamples; b++) {
+      const w = matrix[row + b]!;
+      if (w === 0) continue;
+      const off = (b + 1) * width;
+      for (let j = 0; j < width; j++) acc[off + j]! += w * v[j]!;
+    }
+  }
+  return acc;
+}

@@ -1,0 +1,261 @@
+/**
+ * Per-run sufficient statistics (counts, sums and cross-products of token-level columns),
+ * computed in one pass over the decode tokens. Every fit and every bootstrap resample works
+ * from these, so a resample costs O(runs), not O(tokens).
+ *
+ * @module
+ */
+
+import { packedIndex, packedSize } from "./_linalg.ts";
+import type { PreparedTrace } from "./prepare.ts";
+import { medianInPlace } from "./_stats.ts";
+
+/** Per-run sums for the slowdown fit, with x = position minus a per-run reference. */
+export interface SlopeStats {
+  /** Decode tokens per run. */
+  n: Float64Array;
+  /** Sum of x. */
+  sx: Float64Array;
+  /** Sum of latency (ms). */
+  sy: Float64Array;
+  /** Sum of x^2. */
+  sxx: Float64Array;
+  /** Sum of x * latency. */
+  sxy: Float64Array;
+  /** Per-run reference position (x = position - ref). */
+  ref: Float64Array;
+  /** Smallest x of the run (the start of decode). */
+  xStart: Float64Array;
+}
+
+const caches = new WeakMap<PreparedTrace, Map<string, unknown>>();
+
+/** Computes `f()` once per prepared trace and key. */
+function memo<T>(prep: PreparedTrace, key: string, f: () => T): T {
+  let cache = caches.get(prep);
+  if (!cache) caches.set(prep, cache = new Map());
+  if (!cache.has(key)) cache.set(key, f());
+  return cache.get(key) as T;
+}
+
+/** Scale that makes the MAD a consistent estimator of a normal standard deviation. */
+export const MAD_SCALE = 1.4826;
+
+/** Default robust z-score above which a decode token is a stall. */
+export const STALL_THRESHOLD = 5;
+
+/** Stall flags of every decode token under the robust rule of `detectStalls()`. */
+export interface StallFlags {
+  /** 1 for a stall, per decode token. */
+  flags: Uint8Array;
+  /** Median decode latency of each run, ms. */
+  runMedian: Float64Array;
+  /** Median of the deviations from run medians, ms. */
+  centre: number;
+  /** Median absolute deviation of those deviations, ms. */
+  mad: number;
+  /** A token is a stall when its latency exceeds its run's median by more than this, ms. */
+  thresholdMs: number;
+  /** Number of stalls. */
+  count: number;
+}
+
+/**
+ * Flags stalls (computed once per prepared trace and threshold): tokens whose latency minus
+ * their run's median is more than `threshold` robust standard deviations (1.4826 x MAD of all
+ * such deviations) above the median deviation. Uses every run with decode tokens. When the
+ * MAD is 0, the mean absolute deviation times sqrt(pi / 2) stands in for the robust sd.
+ */
+export function stallFlags(prep: PreparedTrace, threshold: number = STALL_THRESHOLD): StallFlags {
+  return memo(prep, `stalls:${threshold}`, () => {
+    const R = prep.runs.count;
+    const { run, latencyMs, count } = prep.tokens;
+    const start = new Int32Array(R + 1);
+    for (let i = 0; i < R; i++) start[i + 1] = start[i]! + prep.runs.decodeTokens[i]!;
+    const grouped = new Float64Array(count);
+    const fill = start.slice(0, R);
+    for (let t = 0; t < count; t++) grouped[fill[run[t]!]!++] = latencyMs[t]!;
+    const runMedian = new Float64Array(R);
+    for (let i = 0; i < R; i++) {
+      if (start[i + 1]! > start[i]!) {
+        runMedian[i] = medianInPlace(grouped, start[i]!, start[i + 1]!);
+      }
+    }
+    const dev = grouped;
+    for (let t = 0; t < count; t++) dev[t] = latencyMs[t]! - runMedian[run[t]!]!;
+    const centre = medianInPlace(dev);
+    for (let t = 0; t < count; t++) dev[t] = Math.abs(dev[t]! - centre);
+    const mad = medianInPlace(dev);
+    // a zero MAD (more than half the deviations tie) falls back to the mean absolute
+    // deviation, scaled to a normal sd by sqrt(pi / 2); no spread at all flags nothing
+    let spread = MAD_SCALE * mad;
+    if (!(spread > 0)) {
+      let sum = 0;
+      for (let t = 0; t < count; t++) sum += dev[t]!;
+      spread = count > 0 ? (sum / count) * Math.sqrt(Math.PI / 2) : 0;
+    }
+    const thresholdMs = spread > 0 ? centre + threshold * spread : Infinity;
+    const flags = new Uint8Array(count);
+    let n = 0;
+    for (let t = 0; t < count; t++) {
+      if (latencyMs[t]! - runMedian[run[t]!]! > thresholdMs) {
+        flags[t] = 1;
+        n++;
+      }
+    }
+    return { flags, runMedian, centre, mad, thresholdMs, count: n };
+  });
+}
+
+/**
+ * Computes (once per prepared trace) `SlopeStats` for every run, leaving out stalls when
+ * `excludeStalls` (the start of decode still counts every token).
+ */
+export function slopeStats(prep: PreparedTrace, excludeStalls: boolean): SlopeStats {
+  return memo(prep, `slope:${excludeStalls}`, () => {
+    const r = prep.runs.count;
+    const s: SlopeStats = {
+      n: new Float64Array(r),
+      sx: new Float64Array(r),
+      sy: new Float64Array(r),
+      sxx: new Float64Array(r),
+      sxy: new Float64Array(r),
+      ref: new Float64Array(r).fill(Number.NaN),
+      xStart: new Float64Array(r).fill(Infinity),
+    };
+    const { run, position, latencyMs, count } = prep.tokens;
+    const skip = excludeStalls ? stallFlags(prep).flags : null;
+    for (let t = 0; t < count; t++) {
+      const i = run[t]!;
+      let ref = s.ref[i]!;
+      if (Number.isNaN(ref)) ref = s.ref[i] = position[t]!;
+      const x = position[t]! - ref;
+      if (x < s.xStart[i]!) s.xStart[i] = x;
+      if (skip && skip[t] === 1) continue;
+      const y = latencyMs[t]!;
+      s.n[i]!++;
+      s.sx[i]! += x;
+      s.sy[i]! += y;
+      s.sxx[i]! += x * x;
+      s.sxy[i]! += x * y;
+    }
+    return s;
+  });
+}
+
+/**
+ * Token-level columns of `FullStats`, in order. Character classes are dummies against
+ * `letters`; `position` and `latency` are centred on their means over all decode tokens.
+ */
+export const FULL_COLUMNS: readonly string[] = [
+  "one",
+  "position",
+  "piece_bytes",
+  "digits",
+  "punctuation",
+  "whitespace",
+  "non-ascii",
+  "mixed",
+  "word_initial",
+  "id_rank",
+  "latency",
+];
+
+/** Index of the first token-content column in `FULL_COLUMNS`. */
+export const CONTENT_FIRST = 2;
+/** Index of the last token-content column in `FULL_COLUMNS`. */
+export const CONTENT_LAST = 9;
+
+/** Per-run packed cross-products of `FULL_COLUMNS`. */
+export interface FullStats {
+  /** Number of columns (`FULL_COLUMNS.length`). */
+  p: number;
+  /** Packed entries per run. */
+  q: number;
+  /** `runs * q` packed upper triangles, run after run. */
+  packed: Float64Array;
+  /** Mean position subtracted from `position`. */
+  meanPosition: number;
+  /** Mean latency subtracted from `latency` (ms). */
+  meanLatency: number;
+}
+
+/**
+ * Computes (once per prepared trace) the per-run cross-products of `FULL_COLUMNS`, leaving
+ * out stalls when `excludeStalls`.
+ */
+export function fullStats(prep: PreparedTrace, excludeStalls: boolean): FullStats {
+  return memo(prep, `full:${excludeStalls}`, () => computeFull(prep, excludeStalls));
+}
+
+function computeFull(prep: PreparedTrace, excludeStalls: boolean): FullStats {
+  const skip = excludeStalls ? stallFlags(prep).flags : null;
+  const p = FULL_COLUMNS.length;
+  const q = packedSize(p);
+  const { run, position, latencyMs, pieceBytes, charClass, wordInitial, idRank, count } =
+    prep.tokens;
+  let mp = 0, my = 0;
+  for (let t = 0; t < count; t++) {
+    mp += position[t]!;
+    my += latencyMs[t]!;
+  }
+  mp = count > 0 ? mp / count : 0;
+  my = count > 0 ? my / count : 0;
+  const packed = new Float64Array(prep.runs.count * q);
+  const rowStart = Int32Array.from({ length: p }, (_, a) => packedIndex(a, a, p));
+  const v = new Float64Array(p);
+  for (let t = 0; t < count; t++) {
+    if (skip && skip[t] === 1) continue;
+    v.fill(0, 3, 8);
+    v[0] = 1;
+    v[1] = position[t]! - mp;
+    v[2] = pieceBytes[t]!;
+    const c = charClass[t]!;
+    if (c > 0) v[2 + c] = 1;
+    v[8] = wordInitial[t]!;
+    v[9] = idRank[t]!;
+    v[10] = latencyMs[t]! - my;
+    const base = run[t]! * q;
+    for (let a = 0; a < p; a++) {
+      const va = v[a]!;
+      if (va === 0) continue;
+      const off = base + rowStart[a]! - a;
+      for (let b = a; b < p; b++) packed[off + b]! += va * v[b]!;
+    }
+  }
+  return { p, q, packed, meanPosition: mp, meanLatency: my };
+}
+
+/**
+ * Writer of one run's within-run (fixed-effects) cross-products of `FULL_COLUMNS` without
+ * `one`, `T_i - s_i s_i' / n_i`, as a packed (p-1) x (p-1) triangle followed by the run's token
+ * count (width `packedSize(p - 1) + 1`); for `weightedSums()`.
+ */
+export function withinWriter(
+  stats: FullStats,
+  units: Int32Array,
+): (u: number, out: Float64Array) => void {
+  const { p, q, packed } = stats;
+  return (u, out) => {
+    const base = units[u]! * q;
+    const n = packed[base]!;
+    let idx = 0, k = 0;
+    for (let a = 0; a < p; a++) {
+      const sa = packed[base + a]!;
+      for (let b = a; b < p; b++, idx++) {
+        if (a === 0) continue;
+        out[k++] = packed[base + idx]! - (sa * packed[base + b]!) / n;
+      }
+    }
+    out[k] = n;
+  };
+}
+
+/** Indices of runs with at least one decode token, optionally leaving out warm-up runs. */
+export function eligibleRuns(prep: PreparedTrace, includeWarmup: boolean): Int32Array {
+  const out: number[] = [];
+  for (let i = 0; i < prep.runs.count; i++) {
+    if (prep.runs.decodeTokens[i]! > 0 && (includeWarmup || prep.runs.warmup[i] === 0)) out.push(i);
+  }
+  return Int32Array.from(out);
+}

@@ -1,0 +1,300 @@
+/**
+ * Plain-language sentences for each finding: the number, its interval and the method.
+ *
+ * @module
+ */
+
+import type { TraceAnalysis } from "./analyze.ts";
+import type { Estimate, PermutationTest } from "./types.ts";
+
+/** One finding as a sentence. */
+export interface Finding {
+  /** Stable identifier: `slope`, `slowdown`, `windows`, `depth`, `variance`, `prompt-class`, `token-content`, `run-story`, `original-table`, `stalls`, `warmup`, `drift`, `physics`. */
+  readonly id: string;
+  /** The finding in one sentence, with its number, interval and method. */
+  readonly sentence: string;
+}
+
+/**
+ * Formats a number with 3 significant digits (at most 2 decimals from 10 up, none from 100 up).
+ *
+ * @param value The number.
+ * @param decimals Decimals to use instead of the automatic choice.
+ * @returns The formatted number (`n/a` for NaN).
+ *
+ * @example Format numbers
+ * ```ts
+ * import { formatNumber } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatNumber(1.8349), "1.83");
+ * assert.equal(formatNumber(539.4), "539");
+ * assert.equal(formatNumber(-0.01234), "-0.0123");
+ * ```
+ */
+export function formatNumber(value: number, decimals?: number): string {
+  if (!Number.isFinite(value)) return "n/a";
+  const text = value.toFixed(decimals ?? decimalsFor(Math.abs(value)));
+  return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;
+}
+
+function decimalsFor(magnitude: number): number {
+  if (magnitude >= 100) return 0;
+  if (magnitude >= 10) return 1;
+  if (magnitude >= 1 || magnitude === 0) return 2;
+  return Math.min(6, 2 - Math.floor(Math.log10(magnitude)));
+}
+
+/**
+ * Formats an estimate as `value unit (95% CI low–high, method)`.
+ *
+ * @param estimate The estimate.
+ * @returns The text.
+ *
+ * @example Format an estimate
+ * ```ts
+ * import { formatEstimate } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const text = formatEstimate({
+ *   value: 1.8, low: 0.9, high: 2.7, unit: "µs per context token",
+ *   method: "cluster bootstrap over 42 runs, 1000 resamples",
+ * });
+ * assert.equal(text, "1.80 µs per context token (95% CI 0.90–2.70, cluster bootstrap over 42 runs, 1000 resamples)");
+ * ```
+ */
+export function formatEstimate(estimate: Estimate): string {
+  const space = estimate.unit.startsWith("%") ? "" : " ";
+  return `${formatNumber(estimate.value, digits(estimate))}${space}${estimate.unit} (${
+    interval(estimate)
+  })`;
+}
+
+function digits(e: Estimate): number {
+  const anchor = Number.isFinite(e.value) && e.value !== 0
+    ? e.value
+    : Math.max(Math.abs(e.low), Math.abs(e.high));
+  return Number.isFinite(anchor) ? decimalsFor(Math.abs(anchor)) : 2;
+}
+
+function interval(e: Estimate): string {
+  if (!Number.isFinite(e.low) || !Number.isFinite(e.high)) return `no interval: ${e.method}`;
+  const d = digits(e);
+  const sep = e.low < 0 || e.high < 0 ? " to " : "–";
+  return `95% CI ${formatNumber(e.low, d)}${sep}${formatNumber(e.high, d)}, ${e.method}`;
+}
+
+function pText(p: number): string {
+  if (!Number.isFinite(p)) return "p n/a";
+  return p < 0.001 ? "p < 0.001" : `p = ${p.toFixed(3)}`;
+}
+
+function testText(t: PermutationTest): string {
+  return `permutation test ${pText(t.pValue)}, ${t.statisticName} = ${
+    formatNumber(t.statistic)
+  }; ${t.method}`;
+}
+
+const count = (n: number): string => n.toLocaleString("en-US");
+
+/**
+ * Renders every finding of an analysis as one sentence with its number, interval and method.
+ *
+ * @param analysis The result of `analyzeTrace()`.
+ * @returns One finding per section that was computed.
+ *
+ * @example Describe a simulated trace
+ * ```ts
+ * import { analyzeTrace, describeFindings, simulateTrace } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const a = analyzeTrace(simulateTrace({ slopeUsPerToken: 30 }), {
+ *   slowdown: { resamples: 100 },
+ *   variance: { resamples: 20 },
+ *   promptClass: { permutations: 99, resamples: 100 },
+ *   tokenContent: { permutations: 19, resamples: 20 },
+ *   stalls: { resamples: 100 },
+ * });
+ * const slope = describeFindings(a).find((f) => f.id === "slope")!;
+ * assert.match(slope.sentence, /^Decode latency rises .* µs per context token \(95% CI /);
+ * ```
+ */
+export function describeFindings(analysis: TraceAnalysis): Finding[] {
+  const out: Finding[] = [];
+  const add = (id: string, sentence: string): void => {
+    out.push({ id, sentence });
+  };
+  const s = analysis.slowdown;
+  const b = s.slopeUsPerToken;
+  const verb = b.low > 0 ? "rises" : b.high < 0 ? "falls" : "changes";
+  add(
+    "slope",
+    `Decode latency ${verb} ${formatEstimate(b)} (${
+      verb === "changes" ? "not distinguishable from zero; " : ""
+    }fitted within ${count(s.runs)} runs, ${count(s.tokens)} decode tokens).`,
+  );
+  const verdictText = {
+    consistent: "is consistent with this interval",
+    overstated: "is overstated: the whole interval lies below it",
+    understated: "is understated: the whole interval lies above it",
+  }[s.claim.verdict];
+  add(
+    "slowdown",
+    `That is ${formatEstimate(s.slowdownPctPer10)} of the ${
+      formatNumber(s.startLatencyMs.value)
+    } ms fitted latency at the start of decode; the claimed ${s.claim.lowPct}–${s.claim.highPct}% per 10 tokens ${verdictText}.`,
+  );
+  const windows = s.windows.map((w) =>
+    `tokens ${w.firstToken}–${w.lastToken} average ${formatNumber(w.meanLatencyMs.value)} ms (${
+      formatNumber(w.tokensPerS.value)
+    } tokens/s, 95% CI ${formatNumber(w.tokensPerS.low)}–${formatNumber(w.tokensPerS.high)}; ${
+      count(w.runs)
+    } runs)`
+  );
+  add(
+    "windows",
+    `Generated ${windows.join(", ")}; intervals by ${s.windows[0]?.meanLatencyMs.method ?? "n/a"}.`,
+  );
+  if (s.depthSweep) {
+    const d = s.depthSweep;
+    const lin = d.linearity;
+    const linText = Number.isFinite(lin.pValue)
+      ? `${
+        lin.pValue < 0.05 ? "the curve departs from a straight line" : "a straight line fits"
+      } (F = ${formatNumber(lin.statistic)} on ${lin.df1} and ${lin.df2} df, ${
+        pText(lin.pValue)
+      }, ${lin.method})`
+      : "two depths cannot test linearity";
+    add(
+      "depth",
+      `Across ${d.depths} depths, per-run mean latency changes ${
+        formatEstimate(d.slopeUsPerToken)
+      }; ${linText}.`,
+    );
+  }
+  const v = analysis.variance;
+  const parts = v.groups.map((g) =>
+    `${g.label} ${formatNumber(g.share.value)}% (95% CI ${formatNumber(g.share.low)}–${
+      formatNumber(g.share.high)
+    })`
+  );
+  add(
+    "variance",
+    `Of the variance of decode latency (${count(v.tokens)} tokens, ${count(v.runs)} runs), ${
+      parts.join(", ")
+    }; ${formatNumber(v.residual.value)}% is unexplained (${
+      formatNumber(v.residualBetweenRunsPct)
+    }% between runs, ${formatNumber(v.residualWithinRunsPct)}% within runs); ${v.method}.`,
+  );
+  const pc = analysis.promptClass;
+  if (pc.test) {
+    const effects = pc.effects.map((e) =>
+      `"${e.class}" prompts decode ${formatEstimate(e.effectUs)} ${
+        e.effectUs.value >= 0 ? "slower" : "faster"
+      } than "${pc.reference}" ones`
+    );
+    add(
+      "prompt-class",
+      `At matched prompt length (${pc.strata} strata, ${count(pc.runs)} runs), ${
+        effects.join("; ")
+      }; ${testText(pc.test)}.`,
+    );
+  } else {
+    add(
+      "prompt-class",
+      `Prompt class was not tested: ${pc.effects[0]?.effectUs.method ?? "fewer than two classes"}.`,
+    );
+  }
+  const tc = analysis.tokenContent;
+  const perByte = tc.effects.find((e) => e.feature === "piece_bytes")!;
+  add(
+    "token-content",
+    `Token content explains ${
+      formatNumber(tc.partialR2Pct)
+    }% of the within-run variance left after position; the latency part it predicts has a standard deviation of ${
+      formatEstimate(tc.contentSdUs)
+    }, and one more byte in a piece changes latency by ${formatEstimate(perByte.effectUs)}; ${
+      testText(tc.test)
+    }.`,
+  );
+  if (analysis.runStory) {
+    const r = analysis.runStory;
+    const moves = (["per10OutputTokens", "per100PromptTokens"] as const)
+      .filter((k) => Number.isFinite(r.e2e[k].value))
+      .map((k) =>
+        `e2e speed changes ${formatEstimate(r.e2e[k])} while the decode rate changes ${
+          formatEstimate(r.decode[k])
+        }`
+      );
+    add(
+      "run-story",
+      `Across ${count(r.runs)} runs, ${
+        moves.length > 0 ? moves.join("; ") : "output and prompt length do not vary"
+      }; the time to first token is ${
+        formatNumber(r.meanTtftSharePct.value)
+      }% of run time on average, and one common decode rate of ${
+        formatNumber(r.pooledDecodeTokensPerS)
+      } tokens/s reproduces ${formatNumber(r.constantRateR2Pct)}% of the spread in e2e tokens/s.`,
+    );
+  }
+  const o = analysis.originalTable;
+  add(
+    "original-table",
+    `Averaging the ${o.rows.height} rows' e2e rates gives ${
+      formatNumber(o.naiveMeanTokensPerS)
+    } tokens/s, but total tokens over total time is ${
+      formatNumber(o.pooledTokensPerS)
+    } tokens/s and the pooled decode rate ${formatNumber(o.pooledDecodeTokensPerS)} tokens/s.`,
+  );
+  const st = analysis.stalls;
+  add(
+    "stalls",
+    `${count(st.stalls)} of ${
+      count(st.tokens)
+    } decode tokens are stalls (${st.rule}, i.e. more than ${
+      formatNumber(st.thresholdMs)
+    } ms above the run median): ${formatEstimate(st.ratePer1000)}, taking ${
+      formatEstimate(st.excessTimePct)
+    }.`,
+  );
+  if (analysis.warmup) {
+    const w = analysis.warmup;
+    add(
+      "warmup",
+      `The ${w.group} (${w.warmupRuns}) decode ${
+        formatEstimate({ ...w.effectMs, unit: "ms per token" })
+      } ${w.effectMs.value >= 0 ? "slower" : "faster"} than ${w.comparison} (${w.otherRuns}), ${
+        pText(w.pValue)
+      }.`,
+    );
+  }
+  if (analysis.drift) {
+    const d = analysis.drift;
+    add(
+      "drift",
+      `Per-run median latency drifts ${formatEstimate(d.slopeUsPerMinute)} over ${
+        formatNumber(d.spanMinutes)
+      } minutes of session.`,
+    );
+  }
+  if (analysis.physics) {
+    const p = analysis.physics;
+    add(
+      "physics",
+      `Reading ${formatNumber(p.weightBytes / 1e6)} MB of weights plus ${
+        count(p.kvBytesPerToken)
+      } bytes of KV cache per context token takes at least ${
+        formatNumber(p.floorMs)
+      } ms per token at the given bandwidth; the median decode latency of ${
+        formatNumber(p.medianLatencyMs)
+      } ms is ${formatNumber(p.medianOverFloor)}x that floor. The KV read predicts ${
+        formatNumber(p.predictedSlopeUsPerToken)
+      } µs per context token; the fitted slope is ${formatEstimate(p.slopeOverPredicted)}, ${
+        p.slopeVerdict === "matches"
+          ? "consistent with the prediction"
+          : `${p.slopeVerdict} the prediction`
+      }.`,
+    );
+  }
+  return out;
+}

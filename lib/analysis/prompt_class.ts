@@ -1,0 +1,359 @@
+/**
+ * Does prompt class (e.g. `simple` vs `complex`) change decode latency at matched prompt
+ * length? A stratified permutation test over runs and class effects with bootstrap intervals.
+ *
+ * @module
+ */
+
+import pl from "nodejs-polars";
+import fCdf from "@stdlib/stats-base-dists-f-cdf";
+import { fitCross } from "./_linalg.ts";
+import { resampleCounts, Rng } from "./_random.ts";
+import { eligibleRuns, slopeStats } from "./_runstats.ts";
+import { bootstrapEstimate, bootstrapMethod, missingEstimate } from "./_stats.ts";
+import { type AnalysisInput, prepareTrace } from "./prepare.ts";
+import type { Estimate, PermutationTest } from "./types.ts";
+
+/** Options of `testPromptClass()`. */
+export interface PromptClassOptions {
+  /**
+   * Seed of the permutations and of the bootstrap.
+   *
+   * @default {1}
+   */
+  seed?: number;
+  /**
+   * Permutations of the class labels.
+   *
+   * @default {999}
+   */
+  permutations?: number;
+  /**
+   * Bootstrap resamples (of runs) for the effect intervals.
+   *
+   * @default {1000}
+   */
+  resamples?: number;
+  /**
+   * Include warm-up runs.
+   *
+   * @default {false}
+   */
+  includeWarmup?: boolean;
+  /**
+   * Width of the prompt-length bins that define matched-length strata (together with the depth).
+   *
+   * @default {8}
+   */
+  lengthBinTokens?: number;
+  /**
+   * Reference class of the effects (default: `simple` when present, else the first class in
+   * sorted order).
+   *
+   * @default {"simple"}
+   */
+  reference?: string;
+  /**
+   * Leave out stalls (tokens flagged by `detectStalls()`'s default rule), so rare long pauses
+   * do not drive the fit; `detectStalls()` reports them.
+   *
+   * @default {true}
+   */
+  excludeStalls?: boolean;
+}
+
+/** Effect of one prompt class against the reference class. */
+export interface ClassEffect {
+  /** The class. */
+  readonly class: string;
+  /** Runs of the class in the test. */
+  readonly runs: number;
+  /** Added decode latency per token against the reference class at matched length. */
+  readonly effectUs: Estimate;
+}
+
+/** Result of `testPromptClass()`. */
+export interface PromptClassResult {
+  /** The reference class. */
+  readonly reference: string;
+  /** Matched-length strata holding at least two classes. */
+  readonly strata: number;
+  /** Runs in the test. */
+  readonly runs: number;
+  /** Runs left out because their stratum holds one class only. */
+  readonly unmatchedRuns: number;
+  /** How each run's latency was summarised. */
+  readonly outcome: string;
+  /** Effects of the non-reference classes. */
+  readonly effects: readonly ClassEffect[];
+  /** Permutation test of "no class effect"; null when fewer than two classes are matched. */
+  readonly test: PermutationTest | null;
+  /** The classical F test p-value of the same statistic, for comparison. */
+  readonly fTestPValue: number;
+  /** Columns `class`, `runs`, `mean_latency_ms` (mean outcome), `effect_us`, `low_us`, `high_us`. */
+  readonly table: pl.DataFrame;
+}
+
+/**
+ * Tests whether prompt class shifts decode latency at matched prompt length. Each run is
+ * summarised by its mean decode latency adjusted to a common context position with the
+ * within-run slope; runs are grouped into strata of equal depth and prompt-length bin; the
+ * class effect is the least-squares class coefficient with stratum intercepts. The test
+ * shuffles class labels across runs within strata (runs are the units) and compares the F
+ * statistic of the class terms; effects in µs get percentile cluster bootstrap intervals.
+ *
+ * @param input A trace or a prepared trace.
+ * @param options Seed, permutations, resamples, strata width and reference class.
+ * @returns Class effects with intervals and the permutation test.
+ * @throws {RangeError} When no run has decode tokens.
+ *
+ * @example Recover an injected class offset
+ * ```ts
+ * import { simulateTrace, testPromptClass } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const r = testPromptClass(simulateTrace({ classOffsetsUs: { complex: 800 } }), { permutations: 199, resamples: 200 });
+ * const complex = r.effects[0]!.effectUs;
+ * assert.ok(complex.low < 800 && 800 < complex.high);
+ * assert.ok(r.test!.pValue < 0.05);
+ * ```
+ */
+export function testPromptClass(
+  input: AnalysisInput,
+  options: PromptClassOptions = {},
+): PromptClassResult {
+  const {
+    seed = 1,
+    permutations = 999,
+    resamples = 1000,
+    includeWarmup = false,
+    lengthBinTokens = 8,
+    reference: referenceOption,
+    excludeStalls = true,
+  } = options;
+  const prep = prepareTrace(input);
+  const s = slopeStats(prep, excludeStalls);
+  const eligible = eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0);
+  if (eligible.length === 0) {
+    throw new RangeError(
+      "Cannot test prompt class: the trace must have a run with decode tokens, found none",
+    );
+  }
+  // strata with at least two classes
+  const key = (i: number): string =>
+    `${prep.runs.depthTokens[i]}|${Math.floor(prep.runs.promptTokens[i]! / lengthBinTokens)}`;
+  const classesIn = new Map<string, Set<number>>();
+  for (const i of eligible) {
+    const k = key(i);
+    if (!classesIn.has(k)) classesIn.set(k, new Set());
+    classesIn.get(k)!.add(prep.runs.promptClass[i]!);
+  }
+  const strataKeys = [...classesIn.keys()].filter((k) => classesIn.get(k)!.size >= 2).sort();
+  const stratumOf = new Map(strataKeys.map((k, j) => [k, j]));
+  const units = eligible.filter((i) => stratumOf.has(key(i)));
+  const classCodes = [...new Set(Array.from(units, (i) => prep.runs.promptClass[i]!))].sort((
+    a,
+    b,
+  ) => a - b);
+  const names = classCodes.map((c) => prep.classes[c]!);
+  const allNames = [...new Set(Array.from(eligible, (i) => prep.runs.promptClass[i]!))]
+    .sort((a, b) => a - b)
+    .map((c) => prep.classes[c]!);
+  const reference = referenceOption ?? (allNames.includes("simple") ? "simple" : allNames[0]!);
+  const outcome = `per-run mean decode latency${
+    excludeStalls ? " without stalls" : ""
+  }, adjusted to the mean context position with the within-run slope`;
+  const unmatchedRuns = eligible.length - units.length;
+  const C = names.length;
+  if (C < 2 || !names.includes(reference)) {
+    const reason = C < 2
+      ? "no matched-length stratum holds two prompt classes"
+      : `reference class "${reference}" has no matched run`;
+    return {
+      reference,
+      strata: strataKeys.length,
+      runs: units.length,
+      unmatchedRuns,
+      outcome,
+      effects: allNames.filter((n) => n !== reference).map((n) => ({
+        class: n,
+        runs: 0,
+        effectUs: missingEstimate("µs per token", reason),
+      })),
+      test: null,
+      fTestPValue: Number.NaN,
+      table: pl.DataFrame({ class: [] as string[] }),
+    };
+  }
+  const others = names.filter((n) => n !== reference);
+  const classSlot = new Int32Array(prep.classes.length).fill(-1); // -1 reference, else index in others
+  others.forEach((n, j) => (classSlot[prep.classes.indexOf(n)] = j));
+  const S = strataKeys.length;
+  const unitStratum = Int32Array.from(units, (i) => stratumOf.get(key(i))!);
+  const unitClass = Int32Array.from(units, (i) => classSlot[prep.runs.promptClass[i]!]!);
+
+  // design: [1, stratum dummies (S - 1), class dummies (C - 1), y]
+  const P = 1 + (S - 1) + (C - 1) + 1;
+  const classCols = Array.from({ length: C - 1 }, (_, j) => S + j);
+  const strataCols = Array.from({ length: S - 1 }, (_, j) => 1 + j);
+  const design = (
+    y: Float64Array,
+    labels: Int32Array,
+    weights: Float64Array | null,
+  ): Float64Array => {
+    // cell counts and sums by (stratum, class slot + 1); the design is all indicators
+    const cellN = new Float64Array(S * C);
+    const cellY = new Float64Array(S * C);
+    let yy = 0;
+    for (let u = 0; u < units.length; u++) {
+      const w = weights ? weights[u]! : 1;
+      if (w === 0) continue;
+      const cell = unitStratum[u]! * C + labels[u]! + 1;
+      cellN[cell]! += w;
+      cellY[cell]! += w * y[u]!;
+      yy += w * y[u]! * y[u]!;
+    }
+    const m = new Float64Array(P * P);
+    const add = (a: number, b: number, v: number): void => {
+      m[a * P + b]! += v;
+      if (a !== b) m[b * P + a]! += v;
+    };
+    for (let st = 0; st < S; st++) {
+      for (let c = 0; c < C; c++) {
+        const n = cellN[st * C + c]!, sy = cellY[st * C + c]!;
+        const cols = [0];
+        if (st > 0) cols.push(st);
+        if (c > 0) cols.push(S + c - 1);
+        for (let a = 0; a < cols.length; a++) {
+          for (let b = a; b < cols.length; b++) add(cols[a]!, cols[b]!, n);
+          add(cols[a]!, P - 1, sy);
+        }
+      }
+    }
+    m[P * P - 1] = yy;
+    return m;
+  };
+  // per-unit sums for the position adjustment
+  const U = units.length;
+  const wxx = new Float64Array(U),
+    wxy = new Float64Array(U),
+    ybar = new Float64Array(U),
+    pos = new Float64Array(U);
+  for (let u = 0; u < U; u++) {
+    const i = units[u]!;
+    const n = s.n[i]!;
+    wxx[u] = s.sxx[i]! - (s.sx[i]! * s.sx[i]!) / n;
+    wxy[u] = s.sxy[i]! - (s.sx[i]! * s.sy[i]!) / n;
+    ybar[u] = s.sy[i]! / n;
+    pos[u] = s.ref[i]! + s.sx[i]! / n;
+  }
+  const y = new Float64Array(U);
+  const outcomes = (weights: Float64Array | null): Float64Array => {
+    let sxx = 0, sxy = 0, wn = 0, wpos = 0;
+    for (let u = 0; u < U; u++) {
+      const w = weights ? weights[u]! : 1;
+      if (w === 0) continue;
+      sxx += w * wxx[u]!;
+      sxy += w * wxy[u]!;
+      wn += w;
+      wpos += w * pos[u]!;
+    }
+    const b = sxx > 0 ? sxy / sxx : 0;
+    const center = wpos / wn;
+    for (let u = 0; u < U; u++) y[u] = ybar[u]! - b * (pos[u]! - center);
+    return y;
+  };
+
+  const y0 = outcomes(null).slice();
+  const m0 = design(y0, unitClass, null);
+  const reduced = fitCross(m0, P, strataCols, P - 1, 0);
+  const fullFit = fitCross(m0, P, [...strataCols, ...classCols], P - 1, 0);
+  const df1 = fullFit.rank - reduced.rank;
+  const df2 = units.length - 1 - fullFit.rank;
+  const fStat = (rss: number): number => ((reduced.rss - rss) / df1) / (rss / df2);
+  const observed = fStat(fullFit.rss);
+
+  // permutations of class labels within strata
+  const rng = new Rng(seed);
+  const byStratum = Array.from(
+    { length: S },
+    (_, st) => Int32Array.from(units.keys()).filter((u) => unitStratum[u] === st),
+  );
+  const labels = unitClass.slice();
+  let exceed = 0;
+  for (let r = 0; r < permutations; r++) {
+    for (const members of byStratum) {
+      for (let a = members.length - 1; a > 0; a--) {
+        const b = rng.int(a + 1);
+        const ua = members[a]!, ub = members[b]!;
+        const t = labels[ua]!;
+        labels[ua] = labels[ub]!;
+        labels[ub] = t;
+      }
+    }
+    const f = fStat(
+      fitCross(design(y0, labels, null), P, [...strataCols, ...classCols], P - 1, 0).rss,
+    );
+    if (f >= observed - 1e-12 * Math.abs(observed)) exceed++;
+  }
+
+  // bootstrap of the effects
+  const reps = others.map(() => new Float64Array(resamples));
+  const counts = new Float64Array(U);
+  for (let r = 0; r < resamples; r++) {
+    resampleCounts(rng, counts);
+    const fit = fitCross(
+      design(outcomes(counts), unitClass, counts),
+      P,
+      [...strataCols, ...classCols],
+      P - 1,
+      0,
+    );
+    others.forEach((_, j) => (reps[j]![r] = fit.coef[S - 1 + j]! * 1000));
+  }
+  const boot = bootstrapMethod(units.length, resamples, seed);
+  const effects = others.map((name, j) => ({
+    class: name,
+    runs: unitClass.filter((c) => c === j).length,
+    effectUs: bootstrapEstimate(fullFit.coef[S - 1 + j]! * 1000, reps[j]!, "µs per token", boot),
+  }));
+  const meanOf = (slot: number): number => {
+    let sum = 0, n = 0;
+    unitClass.forEach((c, u) => {
+      if (c === slot) {
+        sum += y0[u]!;
+        n++;
+      }
+    });
+    return sum / n;
+  };
+  const refRuns = unitClass.filter((c) => c === -1).length;
+  return {
+    reference,
+    strata: S,
+    runs: units.length,
+    unmatchedRuns,
+    outcome,
+    effects,
+    test: {
+      statistic: observed,
+      statisticName: "F",
+      pValue: (1 + exceed) / (1 + permutations),
+      permutations,
+      method:
+        `class labels shuffled across runs within ${S} matched-length strata (depth and ${lengthBinTokens}-token prompt-length bin), ${permutations} permutations, seed ${seed}`,
+    },
+    fTestPValue: 1 - fCdf(observed, df1, df2),
+    table: pl.DataFrame({
+      class: [reference, ...others],
+      runs: pl.Series("runs", [refRuns, ...effects.map((e) => e.runs)], pl.Int32),
+      mean_latency_ms: pl.Series("mean_latency_ms", [
+        meanOf(-1),
+        ...others.map((_, j) => meanOf(j)),
+      ], pl.Float64),
+      effect_us: pl.Series("effect_us", [0, ...effects.map((e) => e.effectUs.value)], pl.Float64),
+      low_us: pl.Series("low_us", [0, ...effects.map((e) => e.effectUs.low)], pl.Float64),
+      high_us: pl.Series("high_us", [0, ...effects.map((e) => e.effectUs.high)], pl.Float64),
+    }),
+  };
+}

@@ -1,0 +1,442 @@
+/**
+ * The slowdown curve: decode latency against context position with per-run intercepts,
+ * the three windows of the original write-up, and the curve over a depth sweep.
+ *
+ * @module
+ */
+
+import pl from "nodejs-polars";
+import fCdf from "@stdlib/stats-base-dists-f-cdf";
+import { resampleCounts, Rng } from "./_random.ts";
+import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
+import { fitCross } from "./_linalg.ts";
+import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "./_stats.ts";
+import { type AnalysisInput, prepareTrace } from "./prepare.ts";
+import type { Estimate } from "./types.ts";
+
+/** Options of `fitSlowdown()`. */
+export interface SlowdownOptions {
+  /**
+   * Seed of the cluster bootstrap.
+   *
+   * @default {1}
+   */
+  seed?: number;
+  /**
+   * Bootstrap resamples (of runs, with replacement).
+   *
+   * @default {1000}
+   */
+  resamples?: number;
+  /**
+   * Include warm-up runs in the fit.
+   *
+   * @default {false}
+   */
+  includeWarmup?: boolean;
+  /**
+   * Windows of generated-token indices (inclusive) to report mean latency and tokens/s for.
+   *
+   * @default {[[1, 10], [11, 40], [41, 50]]}
+   */
+  windows?: readonly (readonly [number, number])[];
+  /**
+   * Claimed slowdown range in % per 10 tokens to give a verdict on.
+   *
+   * @default {[1, 2]}
+   */
+  claimPctPer10?: readonly [number, number];
+  /**
+   * Leave out stalls (tokens flagged by `detectStalls()`'s default rule), so rare long pauses
+   * do not drive the fit; `detectStalls()` reports them.
+   *
+   * @default {true}
+   */
+  excludeStalls?: boolean;
+}
+
+/** Mean latency over a window of generated-token indices. */
+export interface SlowdownWindow {
+  /** First token index of the window (inclusive). */
+  readonly firstToken: number;
+  /** Last token index of the window (inclusive). */
+  readonly lastToken: number;
+  /** Runs with at least one token in the window. */
+  readonly runs: number;
+  /** Tokens in the window. */
+  readonly tokens: number;
+  /** Mean decode latency of the window's tokens. */
+  readonly meanLatencyMs: Estimate;
+  /** The window's rate, 1000 / mean latency. */
+  readonly tokensPerS: Estimate;
+}
+
+/** Verdict on a claimed slowdown range against the interval of the fitted slowdown. */
+export interface ClaimVerdict {
+  /** Low end of the claim, % per 10 tokens. */
+  readonly lowPct: number;
+  /** High end of the claim, % per 10 tokens. */
+  readonly highPct: number;
+  /**
+   * `consistent` when the claimed range overlaps the 95% interval, `overstated` when the
+   * whole interval lies below the claim, `understated` when it lies above.
+   */
+  readonly verdict: "consistent" | "overstated" | "understated";
+}
+
+/** Curve over a depth sweep, fitted across runs. */
+export interface DepthSweep {
+  /** Distinct `depth_tokens` values. */
+  readonly depths: number;
+  /** Runs in the fit. */
+  readonly runs: number;
+  /** Slope of per-run mean latency on per-run mean position. */
+  readonly slopeUsPerToken: Estimate;
+  /** Lack-of-fit F test of the straight line against one mean per depth (NaN with 2 depths). */
+  readonly linearity: {
+    /** F statistic. */
+    readonly statistic: number;
+    /** Numerator degrees of freedom. */
+    readonly df1: number;
+    /** Denominator degrees of freedom. */
+    readonly df2: number;
+    /** p-value from the F distribution. */
+    readonly pValue: number;
+    /** How the test was done. */
+    readonly method: string;
+  };
+  /**
+   * One row per depth: `depth_tokens`, `runs`, `mean_position`, `mean_latency_ms`,
+   * `low_ms`, `high_ms` (t interval of the mean over runs) and `fitted_ms` (the line).
+   */
+  readonly curve: pl.DataFrame;
+}
+
+/** Result of `fitSlowdown()`. */
+export interface SlowdownResult {
+  /** Runs in the fit. */
+  readonly runs: number;
+  /** Decode tokens in the fit. */
+  readonly tokens: number;
+  /** Stalls left out of the fit (0 unless `excludeStalls`). */
+  readonly stallsExcluded: number;
+  /** The model fitted. */
+  readonly model: string;
+  /** b: added decode latency per context token. */
+  readonly slopeUsPerToken: Estimate;
+  /** Fitted latency at the start of decode (mean over runs of each run's fit at its first decode token). */
+  readonly startLatencyMs: Estimate;
+  /** Slowdown per 10 context tokens, 10 b as a % of `startLatencyMs`. */
+  readonly slowdownPctPer10: Estimate;
+  /** Verdict on the claimed range. */
+  readonly claim: ClaimVerdict;
+  /** Mean latency and tokens/s per window of generated tokens. */
+  readonly windows: readonly SlowdownWindow[];
+  /**
+   * One row per token index: `token_index`, `tokens`, `mean_latency_ms` and `fitted_ms`
+   * (mean of the fitted values).
+   */
+  readonly curve: pl.DataFrame;
+  /** Curve over the depth range, when runs have at least two distinct `depth_tokens`. */
+  readonly depthSweep: DepthSweep | null;
+}
+
+/**
+ * Fits decode latency = a_run + b * position by within-run (fixed-effects) least squares and
+ * reports b in µs per context token, the slowdown per 10 tokens as a percentage of the fitted
+ * latency at the start of decode, the original write-up's three windows and, when the runs
+ * sweep depth, the curve over the depth range with a lack-of-fit test of linearity. Intervals
+ * come from a seeded percentile cluster bootstrap over runs (runs are the independent units;
+ * each resample costs O(runs) through per-run sums).
+ *
+ * @param input A trace or a prepared trace.
+ * @param options Seed, resamples, warm-up handling, windows and the claim to judge.
+ * @returns The fit, windows, curve and verdict.
+ * @throws {RangeError} When no run has decode tokens, or an option is out of range.
+ *
+ * @example Recover an injected slope
+ * ```ts
+ * import { fitSlowdown, simulateTrace } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const fit = fitSlowdown(simulateTrace({ slopeUsPerToken: 30, noiseSdMs: 0.2 }), { resamples: 200 });
+ * assert.ok(fit.slopeUsPerToken.low < 30 && 30 < fit.slopeUsPerToken.high);
+ * assert.equal(fit.windows.length, 3);
+ * ```
+ */
+export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {}): SlowdownResult {
+  const {
+    seed = 1,
+    resamples = 1000,
+    includeWarmup = false,
+    windows = [[1, 10], [11, 40], [41, 50]],
+    claimPctPer10 = [1, 2],
+    excludeStalls = true,
+  } = options;
+  if (!Number.isInteger(resamples) || resamples < 1) {
+    throw new RangeError(
+      `Cannot fit the slowdown curve: resamples must be an integer >= 1, found ${resamples}`,
+    );
+  }
+  const prep = prepareTrace(input);
+  const s = slopeStats(prep, excludeStalls);
+  const units = eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0);
+  if (units.length === 0) {
+    throw new RangeError(
+      `Cannot fit the slowdown curve: the trace must have a ${
+        includeWarmup ? "" : "non-warm-up "
+      }run with decode tokens, found none`,
+    );
+  }
+  const skip = excludeStalls ? stallFlags(prep).flags : new Uint8Array(prep.tokens.count);
+  const nRuns = prep.runs.count;
+  const nw = windows.length;
+  const winN = new Float64Array(nRuns * nw);
+  const winS = new Float64Array(nRuns * nw);
+  const { run, tokenIndex, latencyMs, count } = prep.tokens;
+  let maxIndex = 0;
+  for (let t = 0; t < count; t++) {
+    if (skip[t] === 1) continue;
+    const k = tokenIndex[t]!;
+    if (k > maxIndex) maxIndex = k;
+    for (let w = 0; w < nw; w++) {
+      const [lo, hi] = windows[w]!;
+      if (k >= lo && k <= hi) {
+        winN[run[t]! * nw + w]!++;
+        winS[run[t]! * nw + w]! += latencyMs[t]!;
+      }
+    }
+  }
+
+  // per-unit (run) sums, contiguous, so one resample is one pass over the units
+  const U = units.length;
+  const wxx = new Float64Array(U),
+    wxy = new Float64Array(U),
+    ybar = new Float64Array(U),
+    lead = new Float64Array(U);
+  const uN = new Float64Array(U * nw), uS = new Float64Array(U * nw);
+  for (let u = 0; u < U; u++) {
+    const i = units[u]!;
+    const n = s.n[i]!;
+    wxx[u] = s.sxx[i]! - (s.sx[i]! * s.sx[i]!) / n;
+    wxy[u] = s.sxy[i]! - (s.sx[i]! * s.sy[i]!) / n;
+    ybar[u] = s.sy[i]! / n;
+    lead[u] = s.sx[i]! / n - s.xStart[i]!;
+    for (let w = 0; w < nw; w++) {
+      uN[u * nw + w] = winN[i * nw + w]!;
+      uS[u * nw + w] = winS[i * nw + w]!;
+    }
+  }
+  const nStats = 3 + 2 * nw;
+  const accN = new Float64Array(nw), accS = new Float64Array(nw);
+  const compute = (weights: Float64Array, out: Float64Array): void => {
+    let sxx = 0, sxy = 0, wr = 0, sy = 0, sl = 0;
+    accN.fill(0);
+    accS.fill(0);
+    for (let u = 0; u < U; u++) {
+      const w = weights[u]!;
+      if (w === 0) continue;
+      sxx += w * wxx[u]!;
+      sxy += w * wxy[u]!;
+      wr += w;
+      sy += w * ybar[u]!;
+      sl += w * lead[u]!;
+      for (let k = 0; k < nw; k++) {
+        accN[k]! += w * uN[u * nw + k]!;
+        accS[k]! += w * uS[u * nw + k]!;
+      }
+    }
+    const b = sxx > 0 ? sxy / sxx : Number.NaN;
+    const start = (sy - (sxx > 0 ? b : 0) * sl) / wr;
+    out[0] = b * 1000;
+    out[1] = start;
+    out[2] = ((10 * b) / start) * 100;
+    for (let k = 0; k < nw; k++) {
+      const nn = accN[k]!, ss = accS[k]!;
+      out[3 + 2 * k] = nn > 0 ? ss / nn : Number.NaN;
+      out[4 + 2 * k] = nn > 0 ? (1000 * nn) / ss : Number.NaN;
+    }
+  };
+  const point = new Float64Array(nStats);
+  compute(new Float64Array(U).fill(1), point);
+  const reps = Array.from({ length: nStats }, () => new Float64Array(resamples));
+  const rng = new Rng(seed);
+  const counts = new Float64Array(U);
+  const one = new Float64Array(nStats);
+  for (let r = 0; r < resamples; r++) {
+    resampleCounts(rng, counts);
+    compute(counts, one);
+    for (let j = 0; j < nStats; j++) reps[j]![r] = one[j]!;
+  }
+  const method = bootstrapMethod(units.length, resamples, seed);
+  const est = (j: number, unit: string): Estimate =>
+    bootstrapEstimate(point[j]!, reps[j]!, unit, method);
+  const slowdown = est(2, "% per 10 context tokens");
+  const [lowPct, highPct] = claimPctPer10;
+  const verdict = slowdown.high < lowPct
+    ? "overstated"
+    : slowdown.low > highPct
+    ? "understated"
+    : "consistent";
+
+  const windowResults: SlowdownWindow[] = windows.map(([firstToken, lastToken], w) => {
+    let runsIn = 0, tokensIn = 0;
+    for (const i of units) {
+      const c = winN[i * nw + w]!;
+      if (c > 0) runsIn++;
+      tokensIn += c;
+    }
+    const empty = tokensIn === 0;
+    const reason = `no decode tokens with index ${firstToken}-${lastToken}`;
+    return {
+      firstToken,
+      lastToken,
+      runs: runsIn,
+      tokens: tokensIn,
+      meanLatencyMs: empty ? missingEstimate("ms", reason) : est(3 + 2 * w, "ms"),
+      tokensPerS: empty ? missingEstimate("tokens/s", reason) : est(4 + 2 * w, "tokens/s"),
+    };
+  });
+
+  // curve per token index: mean latency and mean fitted value
+  const b = point[0]! / 1000;
+  const cN = new Float64Array(maxIndex + 1);
+  const cY = new Float64Array(maxIndex + 1);
+  const cF = new Float64Array(maxIndex + 1);
+  const inFit = new Uint8Array(nRuns);
+  for (const i of units) inFit[i] = 1;
+  const { position } = prep.tokens;
+  for (let t = 0; t < count; t++) {
+    const i = run[t]!;
+    if (inFit[i] === 0 || skip[t] === 1) continue;
+    const k = tokenIndex[t]!;
+    const n = s.n[i]!;
+    cN[k]!++;
+    cY[k]! += latencyMs[t]!;
+    cF[k]! += s.sy[i]! / n +
+      (Number.isFinite(b) ? b : 0) * (position[t]! - s.ref[i]! - s.sx[i]! / n);
+  }
+  const idx: number[] = [];
+  for (let k = 0; k <= maxIndex; k++) if (cN[k]! > 0) idx.push(k);
+  const curve = pl.DataFrame({
+    token_index: pl.Series("token_index", Int32Array.from(idx)),
+    tokens: pl.Series("tokens", Int32Array.from(idx, (k) => cN[k]!)),
+    mean_latency_ms: pl.Series("mean_latency_ms", Float64Array.from(idx, (k) => cY[k]! / cN[k]!)),
+    fitted_ms: pl.Series("fitted_ms", Float64Array.from(idx, (k) => cF[k]! / cN[k]!)),
+  });
+
+  let tokens = 0, stallsExcluded = 0;
+  for (const i of units) {
+    tokens += s.n[i]!;
+    stallsExcluded += prep.runs.decodeTokens[i]! - s.n[i]!;
+  }
+  return {
+    runs: units.length,
+    tokens,
+    stallsExcluded,
+    model: `latency_ms = a_run + b * position + e, within-run (fixed-effects) least squares${
+      excludeStalls ? ", stalls left out" : ""
+    }`,
+    slopeUsPerToken: est(0, "µs per context token"),
+    startLatencyMs: est(1, "ms"),
+    slowdownPctPer10: slowdown,
+    claim: { lowPct, highPct, verdict },
+    windows: windowResults,
+    curve,
+    depthSweep: depthSweep(prep, units, s),
+  };
+}
+
+function depthSweep(
+  prep: ReturnType<typeof prepareTrace>,
+  units: Int32Array,
+  s: ReturnType<typeof slopeStats>,
+): DepthSweep | null {
+  const depthOf = prep.runs.depthTokens;
+  const depths = [...new Set(Array.from(units, (i) => depthOf[i]!))].sort((a, b) => a - b);
+  if (depths.length < 2) return null;
+  const g = depths.length;
+  const R = units.length;
+  // cross-products of [1, pos, depth dummies (g - 1), y]
+  const p = g + 2;
+  const m = new Float64Array(p * p);
+  const dIndex = new Map(depths.map((d, k) => [d, k]));
+  const row = new Float64Array(p);
+  const perDepth = depths.map(() => ({ runs: 0, pos: 0, y: 0, yy: 0 }));
+  for (const i of units) {
+    const n = s.n[i]!;
+    const y = s.sy[i]! / n;
+    const pos = s.ref[i]! + s.sx[i]! / n;
+    const k = dIndex.get(depthOf[i]!)!;
+    row.fill(0);
+    row[0] = 1;
+    row[1] = pos;
+    if (k > 0) row[1 + k] = 1;
+    row[p - 1] = y;
+    for (let a = 0; a < p; a++) for (let c = 0; c < p; c++) m[a * p + c]! += row[a]! * row[c]!;
+    const d = perDepth[k]!;
+    d.runs++;
+    d.pos += pos;
+    d.y += y;
+    d.yy += y * y;
+  }
+  const linear = fitCross(m, p, [1], p - 1, 0);
+  const full = fitCross(m, p, Array.from({ length: g }, (_, k) => k + 1), p - 1, 0);
+  const dfLin = R - 1 - linear.rank;
+  const dfFull = R - 1 - full.rank;
+  const df1 = dfLin - dfFull;
+  const F = df1 > 0 && dfFull > 0
+    ? ((linear.rss - full.rss) / df1) / (full.rss / dfFull)
+    : Number.NaN;
+  const pValue = Number.isFinite(F) ? 1 - fCdf(F, df1, dfFull) : Number.NaN;
+  // slope standard error from the linear fit
+  const cm = m.slice();
+  const sxx = cm[1 * p + 1]! - (cm[1]! * cm[1]!) / cm[0]!;
+  const se = Math.sqrt(linear.rss / (R - 2) / sxx);
+  const slope = linear.coef[0]!;
+  const mean = { x: m[1]! / R, y: m[p - 1]! / R };
+  const intercept = mean.y - slope * mean.x;
+  const rows = perDepth.map((d, k) => {
+    const my = d.y / d.runs;
+    const sd = Math.sqrt(Math.max(0, (d.yy - d.runs * my * my) / (d.runs - 1)));
+    const ci = tEstimate(my, sd / Math.sqrt(d.runs), d.runs - 1, "ms", "");
+    const mp = d.pos / d.runs;
+    return {
+      depth: depths[k]!,
+      runs: d.runs,
+      mp,
+      my,
+      low: ci.low,
+      high: ci.high,
+      fit: intercept + slope * mp,
+    };
+  });
+  return {
+    depths: g,
+    runs: R,
+    slopeUsPerToken: tEstimate(
+      slope * 1000,
+      se * 1000,
+      R - 2,
+      "µs per context token",
+      `least squares of per-run mean latency on per-run mean position across ${R} runs, t interval`,
+    ),
+    linearity: {
+      statistic: F,
+      df1,
+      df2: dfFull,
+      pValue,
+      method:
+        `lack-of-fit F test of the straight line against one mean per depth (${g} depths, runs as units)`,
+    },
+    curve: pl.DataFrame({
+      depth_tokens: pl.Series("depth_tokens", rows.map((r) => r.depth), pl.Int32),
+      runs: pl.Series("runs", rows.map((r) => r.runs), pl.Int32),
+      mean_position: pl.Series("mean_position", rows.map((r) => r.mp), pl.Float64),
+      mean_latency_ms: pl.Series("mean_latency_ms", rows.map((r) => r.my), pl.Float64),
+      low_ms: pl.Series("low_ms", rows.map((r) => r.low), pl.Float64),
+      high_ms: pl.Series("high_ms", rows.map((r) => r.high), pl.Float64),
+      fitted_ms: pl.Series("fitted_ms", rows.map((r) => r.fit), pl.Float64),
+    }),
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Types shared by the analysis functions: the trace they read, estimates with intervals and
+ * test results.
+ *
+ * @module
+ */
+
+import type pl from "nodejs-polars";
+
+/** A dataset table as Polars returns it: eager or lazy. */
+export type TraceTable = pl.DataFrame | pl.LazyDataFrame;
+
+/**
+ * A trace: the three dataset tables with the columns of `SCHEMA` (as `readDataset()` and
+ * `simulateTrace()` return them). Analysis functions select only the columns they need.
+ */
+export interface Trace {
+  /** One row per session (`SCHEMA.sessions`). */
+  readonly sessions: TraceTable;
+  /** One row per run (`SCHEMA.runs`). */
+  readonly runs: TraceTable;
+  /** One row per generated token (`SCHEMA.tokens`). */
+  readonly tokens: TraceTable;
+}
+
+/** A point estimate with its 95% interval, its unit and the method that produced both. */
+export interface Estimate {
+  /** Point estimate. */
+  readonly value: number;
+  /** Lower end of the 95% interval. */
+  readonly low: number;
+  /** Upper end of the 95% interval. */
+  readonly high: number;
+  /** Unit of value and interval, e.g. `µs per context token`. */
+  readonly unit: string;
+  /** How the interval was computed, e.g. `percentile cluster bootstrap over 42 runs, 1000 resamples, seed 1`. */
+  readonly method: string;
+}
+
+/** Result of a permutation test. */
+export interface PermutationTest {
+  /** Observed value of the test statistic. */
+  readonly statistic: number;
+  /** Name of the statistic, e.g. `F`. */
+  readonly statisticName: string;
+  /** Permutation p-value `(1 + #{T* >= T}) / (1 + permutations)`. */
+  readonly pValue: number;
+  /** Number of permutations drawn. */
+  readonly permutations: number;
+  /** What was shuffled, within which units, with how many permutations and which seed. */
+  readonly method: string;
+}
