@@ -1,0 +1,212 @@
+/**
+ * Tracing overhead: decode rate through `session.trace()` against a bare node-llama-cpp
+ * `sequence.evaluate()` loop on the same model file, threads, context and batch size, in one
+ * process, interleaved (pairs alternate which goes first, so drift and warm-up hit both alike).
+ * Target: median ratio tracer / bare >= 0.99.
+ *
+ * The bare loop reads the clock three times per run (start, first token, last token) and does
+ * nothing per token; the tracer does its usual per-token work (one clock read, typed-array
+ * stores, end-of-generation and stop checks) and has llama.cpp's performance counters on.
+ * Decode rate of a run = (tokens - 1) / (last token time - first token time): the mean rate over
+ * all decode steps, stalls included.
+ *
+ * ```sh
+ * deno task synth --preset lfm2-350m --dtype q8_0   # once: data/models/lfm2-350m-q8_0.gguf
+ * deno run -A tests/bench/overhead_bench.ts [--model m.gguf] [--threads 1] [--tokens 128] \
+ *   [--pairs 10] [--json .cache/bench/overhead.json]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { LlamaContextSequence, Token } from "node-llama-cpp";
+import { openSession } from "../../lib/tracer.ts";
+import { sharedLlama } from "../../lib/_tracer_llama.ts";
+
+/** Options of {@linkcode overheadBench}. */
+export interface OverheadBenchOptions {
+  /** GGUF model path. @default "data/models/lfm2-350m-q8_0.gguf" */
+  model?: string;
+  /** Compute threads of both loops. @default 1 */
+  threads?: number;
+  /** Generated tokens per run. @default 128 */
+  tokens?: number;
+  /** Measured pairs (one bare run and one traced run each), after one warm-up pair. @default 10 */
+  pairs?: number;
+  /** Raw prompt of every run. @default "The history of computing" */
+  prompt?: string;
+}
+
+/** One measured run. */
+export interface OverheadRun {
+  /** Which loop. */
+  loop: "bare" | "tracer";
+  /** Index of the pair, from 0. */
+  pair: number;
+  /** Tokens generated. */
+  tokens: number;
+  /** Run start to first token, ms. */
+  ttftMs: number;
+  /** First token to last token, ms. */
+  decodeMs: number;
+  /** (tokens - 1) / decode, tokens per second. */
+  decodeTokensPerS: number;
+  /** llama.cpp's own eval time of the run, ms (tracer only; NaN for the bare loop). */
+  llamaEvalMs: number;
+}
+
+/** Result of {@linkcode overheadBench}. */
+export interface OverheadResult {
+  /** The settings used. */
+  settings: Required<OverheadBenchOptions>;
+  /** Median decode rate of the bare loop, tokens/s. */
+  bareMedian: number;
+  /** Median decode rate of the tracer, tokens/s. */
+  tracerMedian: number;
+  /** Median over pairs of tracer rate / bare rate. */
+  ratioMedian: number;
+  /** Smallest and largest pair ratio. */
+  ratioRange: [number, number];
+  /** Every measured run (warm-up pair left out). */
+  runs: OverheadRun[];
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function bareRun(
+  sequence: LlamaContextSequence,
+  input: Token[],
+  tokens: number,
+): Promise<{ n: number; ttftMs: number; decodeMs: number }> {
+  await sequence.clearHistory();
+  let n = 0;
+  let first = 0;
+  const start = performance.now();
+  for await (const _ of sequence.evaluate(input, { temperature: 0, yieldEogToken: true })) {
+    n++;
+    if (n === 1) first = performance.now();
+    if (n === tokens) break;
+  }
+  const end = performance.now();
+  return { n, ttftMs: first - start, decodeMs: end - first };
+}
+
+/**
+ * Runs the overhead benchmark: one warm-up pair, then `pairs` interleaved pairs.
+ *
+ * @param options Model, threads, tokens per run, pairs, prompt.
+ * @returns Medians, ratios and every run.
+ */
+export async function overheadBench(options: OverheadBenchOptions = {}): Promise<OverheadResult> {
+  const {
+    model = "data/models/lfm2-350m-q8_0.gguf",
+    threads = 1,
+    tokens = 128,
+    pairs = 10,
+    prompt = "The history of computing",
+  } = options;
+  const session = await openSession(model, { threads, gpu: "cpu", contextSize: 1024 });
+  const llama = await sharedLlama("cpu");
+  const bareModel = await llama.loadModel({ modelPath: model });
+  const context = await bareModel.createContext({
+    contextSize: session.info.context_size,
+    batchSize: session.info.batch_size,
+    flashAttention: false,
+    threads,
+    sequences: 1,
+  });
+  const sequence = context.getSequence();
+  const bos = bareModel.tokens.bos;
+  const text = bareModel.tokenize(prompt, false);
+  const input = bos !== null && bareModel.tokens.shouldPrependBosToken ? [bos, ...text] : text;
+
+  const runs: OverheadRun[] = [];
+  try {
+    for (let pair = -1; pair < pairs; pair++) {
+      const order = pair % 2 === 0 ? ["bare", "tracer"] as const : ["tracer", "bare"] as const;
+      for (const loop of order) {
+        let run: OverheadRun;
+        if (loop === "bare") {
+          const r = await bareRun(sequence, input, tokens);
+          run = {
+            loop,
+            pair,
+            tokens: r.n,
+            ttftMs: r.ttftMs,
+            decodeMs: r.decodeMs,
+            decodeTokensPerS: (r.n - 1) / (r.decodeMs / 1000),
+            llamaEvalMs: Number.NaN,
+          };
+        } else {
+          const { summary: s } = await session.trace(prompt, { mode: "raw", maxTokens: tokens });
+          run = {
+            loop,
+            pair,
+            tokens: s.output_tokens,
+            ttftMs: s.ttft_ms,
+            decodeMs: s.decode_ms,
+            decodeTokensPerS: s.decode_tokens_per_s,
+            llamaEvalMs: s.llama_eval_ms,
+          };
+        }
+        if (pair >= 0) runs.push(run);
+      }
+    }
+  } finally {
+    await context.dispose();
+    await bareModel.dispose();
+    await session.close();
+  }
+  const rate = (loop: OverheadRun["loop"]): number[] =>
+    runs.filter((r) => r.loop === loop).map((r) => r.decodeTokensPerS);
+  const bare = rate("bare");
+  const tracer = rate("tracer");
+  const ratios = tracer.map((t, i) => t / bare[i]!);
+  return {
+    settings: { model, threads, tokens, pairs, prompt },
+    bareMedian: median(bare),
+    tracerMedian: median(tracer),
+    ratioMedian: median(ratios),
+    ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+    runs,
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      model: { type: "string" },
+      threads: { type: "string" },
+      tokens: { type: "string" },
+      pairs: { type: "string" },
+      json: { type: "string", default: ".cache/bench/overhead.json" },
+    },
+  });
+  const result = await overheadBench({
+    ...(values.model === undefined ? {} : { model: values.model }),
+    ...(values.threads === undefined ? {} : { threads: Number(values.threads) }),
+    ...(values.tokens === undefined ? {} : { tokens: Number(values.tokens) }),
+    ...(values.pairs === undefined ? {} : { pairs: Number(values.pairs) }),
+  });
+  const { settings: s } = result;
+  console.log(
+    `tracing overhead: ${s.model}, ${s.threads} thread(s), ${s.tokens} tokens, ${s.pairs} interleaved pairs`,
+  );
+  console.log(`bare evaluate() loop  median decode ${result.bareMedian.toFixed(2)} tokens/s`);
+  console.log(`tracer                median decode ${result.tracerMedian.toFixed(2)} tokens/s`);
+  console.log(
+    `ratio tracer/bare     median ${result.ratioMedian.toFixed(4)} (pairs ${
+      result.ratioRange.map((r) => r.toFixed(4)).join(" to ")
+    }; target >= 0.99)`,
+  );
+  const dir = values.json.slice(0, values.json.lastIndexOf("/"));
+  if (dir !== "") await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(values.json, JSON.stringify(result, null, 2) + "\n");
+  console.log(`raw numbers: ${values.json}`);
+}
