@@ -7,6 +7,7 @@
 
 import pl from "nodejs-polars";
 import { TOOL_VERSION } from "./_env.ts";
+import type { Frame, LazyFrame } from "./frame.ts";
 import { LAYOUT, SCHEMA, SCHEMA_VERSION, type TableName } from "./schema.ts";
 import type { RunSummary, SessionInfo, TokenColumns } from "./tracer.ts";
 
@@ -71,14 +72,18 @@ export interface CreateSessionOptions {
   plan?: unknown;
 }
 
-/** The three tables of a dataset. */
+/**
+ * The three tables of a dataset, with exactly the columns of {@linkcode SCHEMA}. At run time
+ * they are nodejs-polars frames (cast to `pl.DataFrame` / `pl.LazyDataFrame` for the whole
+ * Polars API).
+ */
 export interface Dataset {
   /** One row per session. */
-  sessions: pl.DataFrame;
+  sessions: Frame;
   /** One row per finished run. */
-  runs: pl.DataFrame;
+  runs: Frame;
   /** One row per token of a finished run, scanned lazily. */
-  tokens: pl.LazyDataFrame;
+  tokens: LazyFrame;
 }
 
 /** A dataset file that tokentrace refuses to read: foreign, corrupt or of another schema version. */
@@ -109,13 +114,14 @@ const DTYPES = {
 
 /**
  * The Polars dtype of every column of a table, in file order, from {@linkcode SCHEMA}.
+ * Internal to tokentrace (not exported from mod.ts): other modules import it from here.
  *
  * @param table The table.
  * @returns Column name to Polars dtype.
  *
  * @example The tokens table's latency column
  * ```ts
- * import { polarsSchema } from "@tokentrace/tokentrace";
+ * import { polarsSchema } from "./dataset.ts";
  * import pl from "nodejs-polars";
  * import assert from "node:assert/strict";
  *
@@ -131,7 +137,8 @@ export type ColumnValues = ArrayLike<unknown>;
 
 /**
  * Builds a table's DataFrame from columns: exactly the schema's columns, in schema order,
- * with the schema's dtypes. 64-bit integer columns take plain numbers.
+ * with the schema's dtypes. 64-bit integer columns take plain numbers. Internal to tokentrace
+ * (not exported from mod.ts): other modules import it from here.
  *
  * @param table The table.
  * @param columns One entry per schema column, all of the same length.
@@ -140,7 +147,7 @@ export type ColumnValues = ArrayLike<unknown>;
  *
  * @example One tokens row
  * ```ts
- * import { tableFrame } from "@tokentrace/tokentrace";
+ * import { tableFrame } from "./dataset.ts";
  * import assert from "node:assert/strict";
  *
  * const frame = tableFrame("tokens", {
@@ -615,7 +622,8 @@ async function parquetFiles(dir: string): Promise<string[]> {
  * a session file yet (being created) is skipped.
  *
  * @param dir The dataset directory.
- * @returns The sessions and runs as DataFrames, the tokens as a LazyDataFrame (a scan).
+ * @returns The sessions and runs as eager frames, the tokens as a lazy frame (a scan); all
+ * nodejs-polars frames at run time.
  * @throws {DatasetError} When a file is foreign, corrupt or of another schema version, or a
  * sub-directory is not a session directory; the message is one line naming it.
  *

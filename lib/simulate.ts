@@ -14,6 +14,7 @@ import {
   VOCAB_BYTES,
   VOCAB_IDS,
 } from "./analysis/_simulate.ts";
+import type { Frame } from "./frame.ts";
 import { type ColumnType, SCHEMA, SCHEMA_VERSION, type TableName } from "./schema.ts";
 
 export { DEFAULT_PROMPTS };
@@ -143,14 +144,17 @@ export interface SimulateOptions {
   modelTensorBytes?: number;
 }
 
-/** A simulated trace: the three dataset tables as eager Polars DataFrames. */
+/**
+ * A simulated trace: the three dataset tables as eager frames (nodejs-polars DataFrames at
+ * run time).
+ */
 export interface SimulatedTrace {
   /** One `sessions` row. */
-  readonly sessions: pl.DataFrame;
+  readonly sessions: Frame;
   /** One `runs` row per run. */
-  readonly runs: pl.DataFrame;
+  readonly runs: Frame;
   /** One `tokens` row per generated token. */
-  readonly tokens: pl.DataFrame;
+  readonly tokens: Frame;
 }
 
 const DTYPES: Record<ColumnType, pl.DataType> = {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type pl from "nodejs-polars";
 import {
   analyzeTrace,
   describeFindings,
@@ -18,9 +19,9 @@ const FAST = {
 Deno.test("`analyzeTrace()` runs every section on a lazily read trace", () => {
   const trace = simulateTrace({ seed: 2, depths: [0, 300] });
   const lazy = {
-    sessions: trace.sessions.lazy(),
-    runs: trace.runs.lazy(),
-    tokens: trace.tokens.lazy(),
+    sessions: (trace.sessions as pl.DataFrame).lazy(),
+    runs: (trace.runs as pl.DataFrame).lazy(),
+    tokens: (trace.tokens as pl.DataFrame).lazy(),
   };
   const geometry = { kvHeadsPerLayer: [8, 8], headDim: 64, kvBytesPerElement: 2 };
   const a = analyzeTrace(lazy, { ...FAST, physics: { bandwidthGBps: 20, geometry } });

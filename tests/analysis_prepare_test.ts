@@ -30,10 +30,9 @@ Deno.test("`prepareTrace()` keeps decode tokens and maps them to their runs", ()
   assert.deepEqual(Array.from(p.runs.decodeTokens), Array(9).fill(49));
   assert.deepEqual(p.classes, ["complex", "simple"]);
   // every token's features agree with its own piece
-  const pieces = trace.tokens.filter(pl.col("token_index").gtEq(1)).getColumn("piece")
-    .toArray() as string[];
-  const ids = trace.tokens.filter(pl.col("token_index").gtEq(1)).getColumn("run_id")
-    .toArray() as string[];
+  const decode = (trace.tokens as pl.DataFrame).filter(pl.col("token_index").gtEq(1));
+  const pieces = decode.getColumn("piece").toArray() as string[];
+  const ids = decode.getColumn("run_id").toArray() as string[];
   pieces.forEach((piece, t) => {
     assert.equal(CHAR_CLASSES[p.tokens.charClass[t]!], classifyPiece(piece));
     assert.equal(p.tokens.wordInitial[t], piece.startsWith(" ") ? 1 : 0);
@@ -46,9 +45,9 @@ Deno.test("`prepareTrace()` keeps decode tokens and maps them to their runs", ()
 Deno.test("`prepareTrace()` reads lazy frames the same as eager ones", () => {
   const trace = simulateTrace({ seed: 4, repetitions: 1 });
   const lazy = {
-    sessions: trace.sessions.lazy(),
-    runs: trace.runs.lazy(),
-    tokens: trace.tokens.lazy(),
+    sessions: (trace.sessions as pl.DataFrame).lazy(),
+    runs: (trace.runs as pl.DataFrame).lazy(),
+    tokens: (trace.tokens as pl.DataFrame).lazy(),
   };
   assert.deepEqual(prepareTrace(lazy), prepareTrace(trace));
 });
@@ -56,7 +55,7 @@ Deno.test("`prepareTrace()` reads lazy frames the same as eager ones", () => {
 Deno.test("`prepareTrace()` rejects a tokens table without latency", () => {
   const trace = simulateTrace({ repetitions: 1 });
   assert.throws(
-    () => prepareTrace({ ...trace, tokens: trace.tokens.drop("latency_ms") }),
+    () => prepareTrace({ ...trace, tokens: (trace.tokens as pl.DataFrame).drop("latency_ms") }),
     new TypeError(
       'Cannot prepare trace: the tokens table must have column "latency_ms", found none',
     ),
@@ -65,7 +64,7 @@ Deno.test("`prepareTrace()` rejects a tokens table without latency", () => {
 
 Deno.test("`prepareTrace()` rejects token rows of a run the trace lacks", () => {
   const trace = simulateTrace({ repetitions: 1 });
-  const runs = trace.runs.filter(pl.col("order_index").gtEq(1));
+  const runs = (trace.runs as pl.DataFrame).filter(pl.col("order_index").gtEq(1));
   assert.throws(
     () => prepareTrace({ ...trace, runs }),
     (error: Error) =>

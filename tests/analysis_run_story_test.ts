@@ -21,12 +21,13 @@ Deno.test("`originalTable()` rebuilds the three-run table and its naive average"
   assert.deepEqual(e2e.map((v) => v.toFixed(1)), ["54.7", "61.3", "44.8"]);
   assert.equal(t.naiveMeanTokensPerS.toFixed(1), "53.6");
   assert.equal(t.pooledTokensPerS.toFixed(1), "51.1");
-  assert.deepEqual(t.gaps.select("from", "to").toRecords(), [
+  const gaps = t.gaps as pl.DataFrame;
+  assert.deepEqual(gaps.select("from", "to").toRecords(), [
     { from: "languages", to: "count" },
     { from: "languages", to: "explain" },
     { from: "count", to: "explain" },
   ]);
-  for (const [, , gap, ttft, length, rate] of t.gaps.rows()) {
+  for (const [, , gap, ttft, length, rate] of gaps.rows()) {
     assert.ok(Math.abs(gap - (ttft + length + rate)) < 1e-9);
   }
 });
@@ -37,7 +38,7 @@ Deno.test("`originalTable()` puts the whole gap on output length at a flat decod
     originalRuns([100, 100, 100], [100 + 29 * 20, 100 + 29 * 20, 100 + 49 * 20], [30, 30, 50]),
     { promptIds: ["count", "explain"] },
   );
-  const [from, to, gap, ttft, length, rate] = t.gaps.row(0);
+  const [from, to, gap, ttft, length, rate] = (t.gaps as pl.DataFrame).row(0);
   assert.deepEqual([from, to], ["count", "explain"]);
   assert.ok(gap > 2, "50 tokens amortise the first token better");
   assert.ok(Math.abs(ttft) < 1e-12 && Math.abs(rate) < 1e-12);

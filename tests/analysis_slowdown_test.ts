@@ -88,7 +88,7 @@ Deno.test("`fitSlowdown()` tests the linearity of a depth sweep", () => {
   // add a quadratic term: 0.5 ms per (1000 tokens)^2
   const curved = {
     ...linear,
-    tokens: linear.tokens.withColumns(
+    tokens: (linear.tokens as pl.DataFrame).withColumns(
       pl.col("latency_ms").add(pl.col("position").cast(pl.Float64).div(1000).pow(2).mul(0.5)).alias(
         "latency_ms",
       ),

@@ -9,8 +9,9 @@ Deno.test("`detectStalls()` finds injected stalls and where they fall", () => {
   });
   assert.ok(s.ratePer1000.low < 20 && 20 < s.ratePer1000.high, JSON.stringify(s.ratePer1000));
   assert.ok(s.thresholdMs > 3 && s.thresholdMs < 8, `threshold ${s.thresholdMs}`);
-  assert.equal(s.byTokenIndex.getColumn("stalls").sum(), s.stalls);
-  assert.equal(s.byRun.getColumn("stalls").sum(), s.stalls);
+  const sum = (values: unknown[]): number => (values as number[]).reduce((a, b) => a + b, 0);
+  assert.equal(sum(s.byTokenIndex.getColumn("stalls").toArray()), s.stalls);
+  assert.equal(sum(s.byRun.getColumn("stalls").toArray()), s.stalls);
   assert.equal(s.byRun.height, 41);
   assert.ok(s.maxStallMs > 35);
   const none = detectStalls(simulatePrepared({ seed: 4, stallProbability: 0 }), { resamples: 10 });
@@ -53,7 +54,10 @@ Deno.test("`warmupEffect()` finds the warm-up in 200 seeds and its interval cove
 
 Deno.test("`warmupEffect()` compares each session's first run when none is flagged", () => {
   const trace = simulateTrace({ seed: 6, warmupPenaltyMs: 3 });
-  const w = warmupEffect({ ...trace, runs: trace.runs.withColumns(pl.lit(false).alias("warmup")) });
+  const w = warmupEffect({
+    ...trace,
+    runs: (trace.runs as pl.DataFrame).withColumns(pl.lit(false).alias("warmup")),
+  });
   assert.equal(w.group, "first run of each session");
   assert.ok(w.effectMs.low > 0);
   assert.throws(

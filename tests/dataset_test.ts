@@ -12,9 +12,9 @@ import {
   SCHEMA,
   SCHEMA_VERSION,
   type SessionInfo,
-  tableFrame,
   type TokenColumns,
 } from "../mod.ts";
+import { tableFrame } from "../lib/dataset.ts";
 import { testModel } from "./_models.ts";
 
 const INFO: SessionInfo = {
@@ -157,14 +157,15 @@ Deno.test("three traced runs are written and read back", async (t) => {
 
   await t.step("with consistent tokens", async () => {
     const sessions = dataset.sessions;
-    const runs = dataset.runs.sort("order_index");
-    const tokens = await dataset.tokens.sort(["run_id", "token_index"]).collect();
+    const runs = (dataset.runs as pl.DataFrame).sort("order_index");
+    const tokens = await (dataset.tokens as pl.LazyDataFrame).sort(["run_id", "token_index"])
+      .collect();
     assert.deepEqual(sessions.columns, names("sessions"));
     assert.deepEqual(runs.columns, names("runs"));
     assert.deepEqual(tokens.columns, names("tokens"));
     assert.equal(sessions.height, 1);
-    assert.equal(sessions.getColumn("status").get(0), "complete");
-    assert.equal(sessions.getColumn("schema_version").get(0), SCHEMA_VERSION);
+    assert.deepEqual(sessions.getColumn("status").toArray(), ["complete"]);
+    assert.deepEqual(sessions.getColumn("schema_version").toArray(), [SCHEMA_VERSION]);
     assert.equal(runs.height, 3);
     assert.deepEqual(runs.getColumn("prompt_mode").toArray(), ["chat", "raw", "raw"]);
     for (const run of runs.toRecords()) {
@@ -259,7 +260,7 @@ Deno.test("a writer killed mid-session leaves every finished run readable", asyn
 
   const dataset = await readDataset(dir);
   assert.equal(dataset.sessions.height, 1);
-  assert.equal(dataset.sessions.getColumn("status").get(0), "running");
+  assert.deepEqual(dataset.sessions.getColumn("status").toArray(), ["running"]);
   assert.ok(dataset.runs.height >= written, `${dataset.runs.height} runs on disk`);
   const tokens = await dataset.tokens.collect();
   const perRun = new Map<string, number>();
@@ -389,8 +390,9 @@ Deno.test("`DatasetWriter.resume()` continues a session without rewriting its ru
   await again.writeRun(...fakeRun(1, 4));
   await again.finish("interrupted");
   const dataset = await readDataset(dir);
-  assert.equal(dataset.sessions.getColumn("status").get(0), "interrupted");
-  assert.deepEqual(dataset.runs.sort("order_index").getColumn("output_tokens").toArray(), [
+  assert.deepEqual(dataset.sessions.getColumn("status").toArray(), ["interrupted"]);
+  const runs = (dataset.runs as pl.DataFrame).sort("order_index");
+  assert.deepEqual(runs.getColumn("output_tokens").toArray(), [
     3,
     4,
     5,

@@ -1,7 +1,19 @@
 import assert from "node:assert/strict";
 import pl from "nodejs-polars";
-import { prepareTrace, SCHEMA, simulateTrace } from "../mod.ts";
+import { prepareTrace, SCHEMA, type SimulateOptions, simulateTrace } from "../mod.ts";
 import { simulatePrepared } from "../lib/analysis/_simulate.ts";
+
+/** `simulateTrace()` with its tables cast to what they are at run time: Polars DataFrames. */
+function polarsTrace(
+  options: SimulateOptions,
+): Record<"sessions" | "runs" | "tokens", pl.DataFrame> {
+  const trace = simulateTrace(options);
+  return {
+    sessions: trace.sessions as pl.DataFrame,
+    runs: trace.runs as pl.DataFrame,
+    tokens: trace.tokens as pl.DataFrame,
+  };
+}
 
 const DTYPE = {
   utf8: "DataType(String)",
@@ -12,7 +24,7 @@ const DTYPE = {
 };
 
 Deno.test("`simulateTrace()` returns exactly the schema's columns and types", () => {
-  const trace = simulateTrace({ repetitions: 1 });
+  const trace = polarsTrace({ repetitions: 1 });
   for (const name of ["sessions", "runs", "tokens"] as const) {
     const schema = trace[name].schema;
     assert.deepEqual(Object.keys(schema), SCHEMA[name].map((c) => c.name), name);
@@ -24,16 +36,16 @@ Deno.test("`simulateTrace()` returns exactly the schema's columns and types", ()
 });
 
 Deno.test("`simulateTrace()` is reproducible from its seed", () => {
-  const a = simulateTrace({ seed: 11, repetitions: 2 });
-  const b = simulateTrace({ seed: 11, repetitions: 2 });
-  const c = simulateTrace({ seed: 12, repetitions: 2 });
+  const a = polarsTrace({ seed: 11, repetitions: 2 });
+  const b = polarsTrace({ seed: 11, repetitions: 2 });
+  const c = polarsTrace({ seed: 12, repetitions: 2 });
   assert.ok(a.tokens.frameEqual(b.tokens));
   assert.ok(a.runs.frameEqual(b.runs));
   assert.ok(!a.tokens.getColumn("latency_ms").seriesEqual(c.tokens.getColumn("latency_ms")));
 });
 
 Deno.test("`simulateTrace()` keeps positions, times and run totals consistent", () => {
-  const trace = simulateTrace({ seed: 3, repetitions: 2, depths: [0, 100], warmupRuns: 2 });
+  const trace = polarsTrace({ seed: 3, repetitions: 2, depths: [0, 100], warmupRuns: 2 });
   const runs = trace.runs.toRecords() as Record<string, number | string | boolean>[];
   assert.deepEqual(runs.map((r) => r.warmup), [true, true, ...Array(16).fill(false)]);
   const joined = trace.tokens.join(

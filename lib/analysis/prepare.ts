@@ -7,6 +7,7 @@
  */
 
 import pl from "nodejs-polars";
+import { frameColumns, lazyPolars } from "../_polars.ts";
 import type { Trace, TraceTable } from "./types.ts";
 
 /** Character classes of a token piece, in the order of `PreparedTokens.charClass` codes. */
@@ -406,16 +407,13 @@ function collect(
   needed: readonly string[],
   select: pl.Expr[],
 ): pl.DataFrame {
-  const have = new Set(table.columns);
+  const what = `the ${name} table of the trace`;
+  const have = new Set(frameColumns(table, what));
   const missing = needed.find((c) => !have.has(c));
   if (missing !== undefined) {
     throw new TypeError(
       `Cannot prepare trace: the ${name} table must have column "${missing}", found none`,
     );
   }
-  return (isLazy(table) ? table : table.lazy()).select(...select).collectSync();
-}
-
-function isLazy(table: TraceTable): table is pl.LazyDataFrame {
-  return typeof (table as pl.LazyDataFrame).collectSync === "function";
+  return lazyPolars(table, what).select(...select).collectSync();
 }

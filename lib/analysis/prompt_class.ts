@@ -6,6 +6,7 @@
  */
 
 import pl from "nodejs-polars";
+import type { Frame } from "../frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
 import { fitCross } from "./_linalg.ts";
 import { resampleCounts, Rng } from "./_random.ts";
@@ -91,7 +92,7 @@ export interface PromptClassResult {
   /** The classical F test p-value of the same statistic, for comparison. */
   readonly fTestPValue: number;
   /** Columns `class`, `runs`, `mean_latency_ms` (mean outcome), `effect_us`, `low_us`, `high_us`. */
-  readonly table: pl.DataFrame;
+  readonly table: Frame;
 }
 
 /**

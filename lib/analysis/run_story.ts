@@ -7,6 +7,8 @@
  */
 
 import pl from "nodejs-polars";
+import { frameColumns, lazyPolars } from "../_polars.ts";
+import type { Frame } from "../frame.ts";
 import { ols } from "./_ols.ts";
 import { missingEstimate, tEstimate } from "./_stats.ts";
 import { type AnalysisInput, isPrepared, prepareTrace } from "./prepare.ts";
@@ -39,7 +41,7 @@ export interface RunStoryResult {
    * `output_tokens`, `ttft_ms`, `decode_ms`, `total_ms`, `e2e_tokens_per_s`,
    * `decode_tokens_per_s`, `ttft_share`.
    */
-  readonly table: pl.DataFrame;
+  readonly table: Frame;
   /** e2e tokens/s = output_tokens / total. */
   readonly e2e: RateSlopes;
   /** Decode tokens/s = (output_tokens - 1) / decode. */
@@ -198,14 +200,14 @@ export interface OriginalTableResult {
    * `ttft_ms`, `decode_ms`, `decode_tokens_per_s` (means over the prompt's runs; the rates
    * from those means).
    */
-  readonly rows: pl.DataFrame;
+  readonly rows: Frame;
   /**
    * One row per pair of prompts: `from`, `to`, `gap_tokens_per_s` (e2e of `to` minus `from`)
    * and its exact split into `ttft_part` (a different time to first token), `output_length_part`
    * (the same fixed costs spread over a different number of tokens) and `decode_rate_part`
    * (a different decode rate).
    */
-  readonly gaps: pl.DataFrame;
+  readonly gaps: Frame;
   /** Arithmetic mean of the rows' e2e tokens/s (how "~54 t/s" was computed). */
   readonly naiveMeanTokensPerS: number;
   /** Total tokens over total time of the rows. */
@@ -240,8 +242,9 @@ export interface OriginalTableResult {
  * const t = originalTable(trace.runs);
  * assert.equal(t.rows.height, 3);
  * assert.equal(t.gaps.height, 3);
- * const g = t.gaps.row(0);
- * assert.ok(Math.abs(g[2] - (g[3] + g[4] + g[5])) < 1e-9);
+ * const first = (name: string): number => t.gaps.getColumn(name).toArray()[0] as number;
+ * const parts = first("ttft_part") + first("output_length_part") + first("decode_rate_part");
+ * assert.ok(Math.abs(first("gap_tokens_per_s") - parts) < 1e-9);
  * ```
  */
 export function originalTable(
@@ -359,17 +362,16 @@ function runRows(input: TraceTable | AnalysisInput): RunRow[] {
     "ttft_ms",
     "decode_ms",
   ];
-  const have = new Set(table.columns);
+  const what = "the runs table";
+  const have = new Set(frameColumns(table, what));
   const missing = needed.find((c) => !have.has(c));
   if (missing !== undefined) {
     throw new TypeError(
       `Cannot build the table: the runs table must have column "${missing}", found none`,
     );
   }
-  const lazy = typeof (table as pl.LazyDataFrame).collectSync === "function"
-    ? (table as pl.LazyDataFrame)
-    : (table as pl.DataFrame).lazy();
-  const df = lazy.select(...needed).sort(["session_id", "order_index"]).collectSync();
+  const df = lazyPolars(table, what).select(...needed).sort(["session_id", "order_index"])
+    .collectSync();
   const records = df.toRecords() as Record<string, unknown>[];
   return records.map((rec) => ({
     promptId: String(rec.prompt_id),

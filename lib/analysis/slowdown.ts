@@ -6,6 +6,7 @@
  */
 
 import pl from "nodejs-polars";
+import type { Frame } from "../frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
 import { resampleCounts, Rng } from "./_random.ts";
 import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
@@ -109,7 +110,7 @@ export interface DepthSweep {
    * One row per depth: `depth_tokens`, `runs`, `mean_position`, `mean_latency_ms`,
    * `low_ms`, `high_ms` (t interval of the mean over runs) and `fitted_ms` (the line).
    */
-  readonly curve: pl.DataFrame;
+  readonly curve: Frame;
 }
 
 /** Result of `fitSlowdown()`. */
@@ -136,7 +137,7 @@ export interface SlowdownResult {
    * One row per token index: `token_index`, `tokens`, `mean_latency_ms` and `fitted_ms`
    * (mean of the fitted values).
    */
-  readonly curve: pl.DataFrame;
+  readonly curve: Frame;
   /** Curve over the depth range, when runs have at least two distinct `depth_tokens`. */
   readonly depthSweep: DepthSweep | null;
 }

@@ -6,6 +6,7 @@
  */
 
 import pl from "nodejs-polars";
+import type { Frame } from "../frame.ts";
 import tCdf from "@stdlib/stats-base-dists-t-cdf";
 import { ols } from "./_ols.ts";
 import { resampleCounts, Rng } from "./_random.ts";
@@ -69,12 +70,12 @@ export interface StallResult {
   /** Largest stall latency, ms (NaN without stalls). */
   readonly maxStallMs: number;
   /** Columns `token_index`, `tokens`, `stalls`, `rate_per_1000`. */
-  readonly byTokenIndex: pl.DataFrame;
+  readonly byTokenIndex: Frame;
   /**
    * One row per run in session order: `session_id`, `order_index`, `run_id`, `warmup`,
    * `tokens`, `stalls`, `excess_ms`.
    */
-  readonly byRun: pl.DataFrame;
+  readonly byRun: Frame;
 }
 
 /**
@@ -338,7 +339,7 @@ export interface DriftResult {
    * One row per run in session order: `session_id`, `order_index`, `run_id`, `warmup`,
    * `started_at_ms`, `median_latency_ms`, `mean_latency_ms`.
    */
-  readonly timeline: pl.DataFrame;
+  readonly timeline: Frame;
 }
 
 /**

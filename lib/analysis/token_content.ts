@@ -7,6 +7,7 @@
  */
 
 import pl from "nodejs-polars";
+import type { Frame } from "../frame.ts";
 import { fitCross, packedSize, unpack } from "./_linalg.ts";
 import { resampleMatrix, Rng, weightedSums } from "./_random.ts";
 import { eligibleRuns, fullStats, stallFlags, withinWriter } from "./_runstats.ts";
@@ -85,7 +86,7 @@ export interface TokenContentResult {
   /** Permutation test of "token content has no effect". */
   readonly test: PermutationTest;
   /** Columns `feature`, `label`, `tokens`, `effect_us`, `low_us`, `high_us`. */
-  readonly table: pl.DataFrame;
+  readonly table: Frame;
 }
 
 const FEATURES: readonly { feature: string; label: string; unit: string }[] = [

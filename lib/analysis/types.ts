@@ -5,10 +5,14 @@
  * @module
  */
 
-import type pl from "nodejs-polars";
+import type { Frame, LazyFrame } from "../frame.ts";
 
-/** A dataset table as Polars returns it: eager or lazy. */
-export type TraceTable = pl.DataFrame | pl.LazyDataFrame;
+/**
+ * A dataset table, eager or lazy. The analysis reads it with nodejs-polars, so at run time
+ * it must be a nodejs-polars `DataFrame` or `LazyDataFrame` (as `readDataset()` and
+ * `simulateTrace()` return); any other value is refused with a `TypeError`.
+ */
+export type TraceTable = Frame | LazyFrame;
 
 /**
  * A trace: the three dataset tables with the columns of `SCHEMA` (as `readDataset()` and

@@ -7,6 +7,7 @@
  */
 
 import pl from "nodejs-polars";
+import type { Frame } from "../frame.ts";
 import { fitCross, packedIndex, packedSize, unpack } from "./_linalg.ts";
 import { resampleMatrix, Rng, weightedSums } from "./_random.ts";
 import { eligibleRuns, FULL_COLUMNS, type FullStats, fullStats } from "./_runstats.ts";
@@ -84,7 +85,7 @@ export interface VarianceResult {
   /** Part of the residual within runs, as % of total variance. */
   readonly residualWithinRunsPct: number;
   /** Columns `group`, `share_pct`, `low_pct`, `high_pct`, the residual last. */
-  readonly table: pl.DataFrame;
+  readonly table: Frame;
 }
 
 const LABELS: Record<VarianceGroupName, string> = {
