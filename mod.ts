@@ -16,16 +16,221 @@ export {
   type TableName,
 } from "./lib/schema.ts";
 
+// --- frame (structural table types; nodejs-polars frames at run time)
+export type { Frame, FrameColumn, LazyFrame } from "./lib/frame.ts";
+
 // --- gguf (reader, validate)
+export {
+  findGgufProblems,
+  GgufError,
+  type GgufErrorOptions,
+  type GgufInfo,
+  type GgufMetadataValue,
+  type GgufScalar,
+  type GgufTensorInfo,
+  type GgufValueTypeName,
+  readGguf,
+  validateGguf,
+} from "./lib/gguf.ts";
 
 // --- synth (synthetic models)
+export {
+  type Preset,
+  type PresetName,
+  PRESETS,
+  SYNTH_DTYPES,
+  type SynthDtype,
+  type SyntheticModel,
+  type SyntheticModelOptions,
+  writeSyntheticModel,
+} from "./lib/synth.ts";
 
 // --- tracer
+export {
+  countPromptTokens,
+  type CountPromptTokensOptions,
+  type GpuChoice,
+  openSession,
+  type PromptText,
+  type RunSummary,
+  type Session,
+  type SessionInfo,
+  type SessionOptions,
+  type StopReason,
+  type TokenColumns,
+  type TokenEvent,
+  type TraceOptions,
+  type TraceResult,
+  type TraceStream,
+} from "./lib/tracer.ts";
 
 // --- dataset
+export {
+  type CreateSessionOptions,
+  type Dataset,
+  DatasetError,
+  DatasetWriter,
+  readDataset,
+  type RunRecord,
+  type RunRow,
+  type SessionRow,
+  type SessionStatus,
+} from "./lib/dataset.ts";
 
 // --- suite / experiment / summary
+export {
+  BUILTIN_SUITES,
+  expandPlan,
+  type ExpandPlanOptions,
+  loadSuite,
+  parseSuite,
+  type PlannedRun,
+  type PromptMode,
+  type RunOrder,
+  type Suite,
+  SUITE_DEFAULTS,
+  type SuitePrompt,
+  type SuiteSampling,
+  type SuiteSweeps,
+} from "./lib/suite.ts";
+export {
+  type DatasetTables,
+  formatSummary,
+  type PromptSummary,
+  type SessionSummary,
+  summarizeRuns,
+  type SummarizeRunsOptions,
+  summarizeSession,
+  type SummarizeSessionOptions,
+  type TraceSummary,
+  type WarmupSummary,
+} from "./lib/summary.ts";
 
 // --- analysis
+export type { Estimate, PermutationTest, Trace, TraceTable } from "./lib/analysis/types.ts";
+export {
+  type AnalysisInput,
+  type CharClass,
+  CHAR_CLASSES,
+  classifyPiece,
+  type PreparedRuns,
+  type PreparedSessions,
+  type PreparedTokens,
+  type PreparedTrace,
+  prepareTrace,
+} from "./lib/analysis/prepare.ts";
+export {
+  type ClaimVerdict,
+  type DepthSweep,
+  fitSlowdown,
+  type SlowdownOptions,
+  type SlowdownResult,
+  type SlowdownWindow,
+} from "./lib/analysis/slowdown.ts";
+export {
+  decomposeVariance,
+  type VarianceGroup,
+  type VarianceGroupName,
+  type VarianceOptions,
+  type VarianceResult,
+} from "./lib/analysis/variance.ts";
+export {
+  type ClassEffect,
+  type PromptClassOptions,
+  type PromptClassResult,
+  testPromptClass,
+} from "./lib/analysis/prompt_class.ts";
+export {
+  type ContentEffect,
+  type TokenContentOptions,
+  type TokenContentResult,
+  testTokenContent,
+} from "./lib/analysis/token_content.ts";
+export {
+  originalTable,
+  type OriginalTableOptions,
+  type OriginalTableResult,
+  type RateSlopes,
+  runStory,
+  type RunStoryOptions,
+  type RunStoryResult,
+} from "./lib/analysis/run_story.ts";
+export {
+  detectStalls,
+  type DriftOptions,
+  type DriftResult,
+  sessionDrift,
+  type StallOptions,
+  type StallResult,
+  warmupEffect,
+  type WarmupOptions,
+  type WarmupResult,
+} from "./lib/analysis/stalls.ts";
+export {
+  type ModelGeometry,
+  physicsCheck,
+  type PhysicsInputs,
+  type PhysicsOptions,
+  type PhysicsResult,
+} from "./lib/analysis/physics.ts";
+export { type AnalyzeOptions, analyzeTrace, type TraceAnalysis } from "./lib/analysis/analyze.ts";
+export { describeFindings, type Finding, formatEstimate, formatNumber } from "./lib/analysis/describe.ts";
+export {
+  DEFAULT_PROMPTS,
+  type SimulatedPrompt,
+  type SimulatedTrace,
+  type SimulateOptions,
+  simulateTrace,
+} from "./lib/simulate.ts";
 
 // --- plots / report
+export {
+  type ChartOptions,
+  type Effect,
+  type FitPoint,
+  type GroupedLatency,
+  plotEffects,
+  type PlotEffectsOptions,
+  plotLatencyByGroup,
+  type PlotLatencyByGroupOptions,
+  plotNote,
+  plotRunRates,
+  type PlotRunRatesOptions,
+  plotSlowdown,
+  type PlotSlowdownOptions,
+  plotTimeline,
+  type PlotTimelineOptions,
+  plotVarianceShares,
+  type PlotVarianceSharesOptions,
+  type PositionPoint,
+  type RunRate,
+  type SlowdownPlotData,
+  type TimelinePlotData,
+  type TimelinePoint,
+  type TrendPoint,
+  type VarianceShare,
+  type WindowMean,
+} from "./lib/plots.ts";
+export {
+  checkOriginalClaims,
+  type ClaimCheck,
+  type ClaimCheckVerdict,
+  htmlTable,
+  modelGeometry,
+  ORIGINAL_RUNS,
+  type OriginalRun,
+  renderReport,
+  type RenderReportOptions,
+  type ReportCharts,
+  reportCharts,
+  type TableColumn,
+} from "./lib/report.ts";
+
+// --- perf (thread-count probe)
+export {
+  probeThreads,
+  type ThreadsProbeOptions,
+  type ThreadsProbeResult,
+  type ThreadsProbeRow,
+  type ThreadsProbeTarget,
+} from "./lib/threads.ts";

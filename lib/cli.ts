@@ -1,20 +1,27 @@
 /**
  * The `tokentrace` command line: `synth`, `trace`, `report` and `bench` subcommands.
  *
+ * ```sh
+ * deno run -A lib/cli.ts trace --help
+ * ```
+ *
  * @module
  */
 
-const SUBCOMMANDS: Readonly<
-  Record<string, () => Promise<{ main: (args: string[]) => Promise<number> }>>
-> = {
-  synth: async () => ({ main: (await import("./_cli_synth.ts")).synthMain }),
+type SubcommandMain = (args: string[]) => Promise<number>;
+
+const SUBCOMMANDS: Readonly<Record<string, () => Promise<SubcommandMain>>> = {
+  synth: async () => (await import("./_cli_synth.ts")).synthMain,
+  trace: async () => (await import("./_cli_trace.ts")).traceMain,
+  report: async () => (await import("./_cli_report.ts")).reportMain,
+  // `bench` joins this table once the perf helper's CLI module exists.
 };
 
 /**
  * Runs the command line with the given arguments and returns the exit code.
  *
  * @param args Command-line arguments, subcommand first.
- * @returns The process exit code.
+ * @returns The process exit code: 0 on success, 2 on bad input, 130 when interrupted.
  *
  * @example Unknown subcommand
  * ```ts
@@ -35,7 +42,7 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
-  return await (await load()).main(rest);
+  return await (await load())(rest);
 }
 
 if (import.meta.main) {
