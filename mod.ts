@@ -2,6 +2,38 @@
  * tokentrace: time every token a local LLM generates, keep every run in a versioned
  * Parquet dataset, and explain tokens/s variation with fitted numbers and intervals.
  *
+ * The flow: make (or bring) a GGUF model, open a tracing session on it, trace runs, write
+ * them to a dataset, read the dataset back and analyse it.
+ *
+ * @example The whole flow on a tiny synthetic model
+ * ```ts
+ * import {
+ *   analyzeTrace,
+ *   DatasetWriter,
+ *   openSession,
+ *   readDataset,
+ *   writeSyntheticModel,
+ * } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const { path } = await writeSyntheticModel(`${dir}/tiny.gguf`, { preset: "lfm2-tiny" });
+ * const session = await openSession(path, { threads: 1, gpu: "cpu" });
+ * const writer = await DatasetWriter.create(`${dir}/traces`, session.info);
+ * for (let i = 0; i < 3; i++) {
+ *   const run = await session.trace("Count 1 to 10", { maxTokens: 16, promptId: "count" });
+ *   await writer.writeRun({ ...run.summary, order_index: i, repetition: i, warmup: i === 0 }, run.tokens);
+ * }
+ * await writer.finish("complete");
+ * await session.close();
+ *
+ * const dataset = await readDataset(`${dir}/traces`);
+ * assert.equal(dataset.runs.height, 3);
+ * const analysis = analyzeTrace(dataset);
+ * assert.ok(Number.isFinite(analysis.slowdown?.slopeUsPerToken.value));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
  * @module
  */
 
@@ -110,8 +142,8 @@ export {
 export type { Estimate, PermutationTest, Trace, TraceTable } from "./lib/analysis/types.ts";
 export {
   type AnalysisInput,
-  type CharClass,
   CHAR_CLASSES,
+  type CharClass,
   classifyPiece,
   type PreparedRuns,
   type PreparedSessions,
@@ -142,9 +174,9 @@ export {
 } from "./lib/analysis/prompt_class.ts";
 export {
   type ContentEffect,
+  testTokenContent,
   type TokenContentOptions,
   type TokenContentResult,
-  testTokenContent,
 } from "./lib/analysis/token_content.ts";
 export {
   originalTable,
@@ -174,7 +206,12 @@ export {
   type PhysicsResult,
 } from "./lib/analysis/physics.ts";
 export { type AnalyzeOptions, analyzeTrace, type TraceAnalysis } from "./lib/analysis/analyze.ts";
-export { describeFindings, type Finding, formatEstimate, formatNumber } from "./lib/analysis/describe.ts";
+export {
+  describeFindings,
+  type Finding,
+  formatEstimate,
+  formatNumber,
+} from "./lib/analysis/describe.ts";
 export {
   DEFAULT_PROMPTS,
   type SimulatedPrompt,
