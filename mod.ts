@@ -265,7 +265,11 @@ export {
 
 // --- perf (thread-count probe)
 export {
+  blockingPoolThreads,
   probeThreads,
+  settleBlockingPool,
+  type SettleBlockingPoolOptions,
+  type SettleBlockingPoolResult,
   type ThreadsProbeOptions,
   type ThreadsProbeResult,
   type ThreadsProbeRow,
