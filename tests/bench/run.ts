@@ -1,0 +1,895 @@
+/**
+ * `deno task bench`: tokentrace's performance table, measured side by side in one run.
+ *
+ * Rows (select with `--only a,b`):
+ * - `parity`: tracer decode rate vs llama.cpp's own `llama-bench` tg128 on the same GGUF and
+ *   thread count (built from the llama.cpp source inside node-llama-cpp, see `_llama_bench.ts`),
+ *   interleaved repetitions, each in a fresh process. Mean rate over all tokens: stalls count.
+ * - `overhead`: tracer vs a bare `sequence.evaluate()` loop (`overhead_bench.ts`), per thread count.
+ * - `roofline`: memory read bandwidth (`_bandwidth.ts`), weight bytes per token (GGUF reader),
+ *   floor ms/token and the measured latency against it.
+ * - `threads`: `probeThreads()` on the bench model: the recommended thread count.
+ * - `dataset`: Parquet write rate of token rows (`DatasetWriter`), then reading a dataset of
+ *   that size and running the slowdown fit and the variance decomposition (time, peak RSS).
+ * - `synth`: synthetic model generation (lfm2-350m q8_0) in MB/s.
+ *
+ * Usage: `deno task bench [--quick] [--only parity,overhead] [--model m.gguf] [--threads 1,2]
+ *   [--reps 5] [--rows 10000000] [--write | --no-write]`
+ *
+ * Progress goes to stderr, the table to stdout, raw numbers to `.cache/bench/` (git-ignored):
+ * `bench-<UTC time>.json` and `latest.json`. A full run rewrites the measured sections of
+ * `BENCHMARKS.md` (a `--quick` run only with `--write`).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import os from "node:os";
+import type pl from "nodejs-polars";
+import { fileURLToPath } from "node:url";
+import { ensureLlamaBench, type LlamaBenchBuild, runLlamaBench } from "./_llama_bench.ts";
+import { type Bandwidth, measureBandwidth } from "./_bandwidth.ts";
+import {
+  decodeRate,
+  fmtSpread,
+  median,
+  peakRssMb,
+  quantile,
+  shuffled,
+  type Spread,
+  spread,
+} from "./_stats.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const OUT_DIR = `${ROOT}.cache/bench`;
+const ALL_ROWS = ["parity", "overhead", "roofline", "threads", "dataset", "synth"] as const;
+type RowName = (typeof ALL_ROWS)[number];
+const DEFAULT_MODEL = "data/models/lfm2-350m-q8_0.gguf";
+const PROMPT = "The history of computing";
+
+const log = (line: string): void => console.error(`[bench] ${line}`);
+
+// ---------------------------------------------------------------------------------------------
+// Children: each measurement that loads a model or must own its peak RSS runs in a fresh
+// process, `run.ts --child <kind> <json>`, which prints one `@@result <json>` line.
+
+interface TracerChildArgs {
+  model: string;
+  threads: number;
+  tokens: number;
+  runs: number;
+  settle: boolean;
+}
+
+/** One traced run as the parity row keeps it. */
+interface TracedRun {
+  tokensPerS: number;
+  medianTokenMs: number;
+  p95TokenMs: number;
+  maxTokenMs: number;
+  decodeMs: number;
+  llamaEvalMs: number;
+  /** Deno blocking-pool threads before and after settling (see lib/threads.ts). */
+  poolBefore?: number | undefined;
+  poolAfter?: number | undefined;
+}
+
+async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
+  const { openSession } = await import("../../lib/tracer.ts");
+  const session = await openSession(a.model, { threads: a.threads, gpu: "cpu", contextSize: 1024 });
+  try {
+    await session.trace(PROMPT, { mode: "raw", maxTokens: 16 }); // warm-up
+    const { settleBlockingPool } = await import("../../lib/threads.ts");
+    const pool = a.settle && a.threads > 1 ? await settleBlockingPool() : undefined;
+    const out: TracedRun[] = [];
+    for (let i = 0; i < a.runs; i++) {
+      const { summary, tokens } = await session.trace(PROMPT, { mode: "raw", maxTokens: a.tokens });
+      const dec = Array.from(tokens.latency_ms).slice(1);
+      out.push({
+        tokensPerS: decodeRate(tokens.latency_ms),
+        medianTokenMs: median(dec),
+        p95TokenMs: quantile(dec, 0.95),
+        maxTokenMs: Math.max(...dec),
+        decodeMs: summary.decode_ms,
+        llamaEvalMs: summary.llama_eval_ms,
+        poolBefore: pool?.before,
+        poolAfter: pool?.after,
+      });
+    }
+    return out;
+  } finally {
+    await session.close();
+  }
+}
+
+interface DatasetChildArgs {
+  dir: string;
+  rows: number;
+  runTokens: number;
+}
+
+interface DatasetWriteResult {
+  rows: number;
+  runs: number;
+  simulateS: number;
+  writeS: number;
+  rowsPerS: number;
+  bytes: number;
+  /** Rows of the one-file write (Parquet encoding alone, no per-run files). */
+  bulkRows: number;
+  bulkS: number;
+  bulkRowsPerS: number;
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) total += await dirBytes(p);
+    else if (e.isFile) total += (await Deno.stat(p)).size;
+  }
+  return total;
+}
+
+async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResult> {
+  const { simulateTrace } = await import("../../lib/simulate.ts");
+  const { DatasetWriter, tableFrame } = await import("../../lib/dataset.ts");
+  const depths = [0, 512, 1024, 2048, 4096];
+  const prompts = ["simple", "complex"].flatMap((cls) =>
+    [24, 40].map((promptTokens) => ({
+      id: `${cls}-${promptTokens}`,
+      class: cls,
+      promptTokens,
+      maxTokens: a.runTokens,
+    }))
+  );
+  const repetitions = Math.max(
+    1,
+    Math.round(a.rows / (a.runTokens * prompts.length * depths.length)),
+  );
+  const t0 = performance.now();
+  const trace = simulateTrace({ prompts, depths, repetitions, seed: 1 });
+  const session = trace.sessions.toRecords()[0] as Record<string, unknown>;
+  const runs = trace.runs.toRecords() as Record<string, unknown>[];
+  const simulateS = (performance.now() - t0) / 1000;
+  // Token columns of rows [offset, offset + n), extracted from the frame per run (never the
+  // whole 10M-row columns as JS arrays); extraction is outside the timed writes.
+  const columns = (offset: number, n: number) => {
+    const part = (trace.tokens as unknown as pl.DataFrame).slice(offset, n);
+    const get = (name: string): unknown[] => part.getColumn(name).toArray() as unknown[];
+    return {
+      token_index: Int32Array.from(get("token_index") as number[]),
+      position: Int32Array.from(get("position") as number[]),
+      phase: get("phase") as string[],
+      token_id: Int32Array.from(get("token_id") as number[]),
+      piece: get("piece") as string[],
+      piece_bytes: Int32Array.from(get("piece_bytes") as number[]),
+      t_ms: Float64Array.from(get("t_ms") as number[]),
+      latency_ms: Float64Array.from(get("latency_ms") as number[]),
+    };
+  };
+
+  await Deno.remove(a.dir, { recursive: true }).catch(() => {});
+  let writeMs = 0;
+  let t1 = performance.now();
+  // deno-lint-ignore no-explicit-any
+  const writer = await DatasetWriter.create(a.dir, session as any, { suite: "bench" });
+  writeMs += performance.now() - t1;
+  let offset = 0;
+  for (const run of runs) {
+    const n = run.output_tokens as number;
+    const { session_id: _s, run_id: _r, ...record } = run;
+    const cols = columns(offset, n);
+    t1 = performance.now();
+    // deno-lint-ignore no-explicit-any
+    await writer.writeRun(record as any, cols);
+    writeMs += performance.now() - t1;
+    offset += n;
+  }
+  t1 = performance.now();
+  await writer.finish("complete");
+  writeMs += performance.now() - t1;
+  const writeS = writeMs / 1000;
+  const bytes = await dirBytes(a.dir);
+
+  // The same rows in one file: what Parquet encoding costs without per-run files.
+  const bulkRows = Math.min(offset, 1_000_000);
+  const bulk = columns(0, bulkRows);
+  const sid = new Array<string>(bulkRows).fill(String(session.session_id));
+  const t2 = performance.now();
+  tableFrame("tokens", { session_id: sid, run_id: sid, ...bulk })
+    .writeParquet(`${a.dir}/../bulk.parquet`, { compression: "zstd" });
+  const bulkS = (performance.now() - t2) / 1000;
+  await Deno.remove(`${a.dir}/../bulk.parquet`).catch(() => {});
+  return {
+    rows: offset,
+    runs: runs.length,
+    simulateS,
+    writeS,
+    rowsPerS: offset / writeS,
+    bytes,
+    bulkRows,
+    bulkS,
+    bulkRowsPerS: bulkRows / bulkS,
+  };
+}
+
+interface DatasetReadResult {
+  readS: number;
+  prepareS: number;
+  slowdownS: number;
+  varianceS: number;
+  totalS: number;
+  peakRssMb: number;
+  tokenRows: number;
+}
+
+async function childDatasetRead(a: { dir: string }): Promise<DatasetReadResult> {
+  const { readDataset } = await import("../../lib/dataset.ts");
+  const { prepareTrace } = await import("../../lib/analysis/prepare.ts");
+  const { fitSlowdown } = await import("../../lib/analysis/slowdown.ts");
+  const { decomposeVariance } = await import("../../lib/analysis/variance.ts");
+  const t0 = performance.now();
+  const ds = await readDataset(a.dir);
+  const t1 = performance.now();
+  const prepared = prepareTrace(ds);
+  const t2 = performance.now();
+  fitSlowdown(prepared);
+  const t3 = performance.now();
+  decomposeVariance(prepared);
+  const t4 = performance.now();
+  return {
+    readS: (t1 - t0) / 1000,
+    prepareS: (t2 - t1) / 1000,
+    slowdownS: (t3 - t2) / 1000,
+    varianceS: (t4 - t3) / 1000,
+    totalS: (t4 - t0) / 1000,
+    peakRssMb: peakRssMb(),
+    tokenRows: prepared.tokens.count,
+  };
+}
+
+interface SynthResult {
+  seconds: number;
+  bytes: number;
+  mbPerS: number;
+  peakRssMb: number;
+}
+
+async function childSynth(a: { out: string }): Promise<SynthResult> {
+  const { writeSyntheticModel } = await import("../../lib/synth.ts");
+  const r = await writeSyntheticModel(a.out, { preset: "lfm2-350m", dtype: "q8_0" });
+  await Deno.remove(a.out).catch(() => {});
+  return {
+    seconds: r.seconds,
+    bytes: r.bytes,
+    mbPerS: r.bytes / 1e6 / r.seconds,
+    peakRssMb: peakRssMb(),
+  };
+}
+
+async function childOverhead(a: { model: string; threads: number; tokens: number; pairs: number }) {
+  const { overheadBench } = await import("./overhead_bench.ts");
+  return await overheadBench(a);
+}
+
+async function childThreads(
+  a: { model: string; candidates: number[]; tokens: number; rounds: number },
+) {
+  const { openSession } = await import("../../lib/tracer.ts");
+  const { probeThreads } = await import("../../lib/threads.ts");
+  const session = await openSession(a.model, { gpu: "cpu", contextSize: 1024, threads: 1 });
+  try {
+    return await probeThreads(session, {
+      candidates: a.candidates,
+      tokens: a.tokens,
+      rounds: a.rounds,
+      prompt: PROMPT,
+    });
+  } finally {
+    await session.close();
+  }
+}
+
+const CHILDREN: Record<string, (a: never) => Promise<unknown>> = {
+  tracer: childTracer,
+  "dataset-write": childDatasetWrite,
+  "dataset-read": childDatasetRead,
+  synth: childSynth,
+  overhead: childOverhead,
+  threads: childThreads,
+};
+
+async function runChild<T>(kind: string, args: unknown): Promise<T> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      // the dataset writer's child holds a 10M-row simulated trace
+      ...(kind === "dataset-write" ? ["--v8-flags=--max-old-space-size=8192"] : []),
+      fileURLToPath(import.meta.url),
+      "--child",
+      kind,
+      JSON.stringify(args),
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await cmd.output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const line = stdout.split("\n").find((l) => l.startsWith("@@result "));
+  if (!out.success || line === undefined) {
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-8).join("\n");
+    throw new Error(`Cannot run bench child "${kind}": exit ${out.code}\n${err}`);
+  }
+  return JSON.parse(line.slice("@@result ".length)) as T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+interface Options {
+  quick: boolean;
+  settle: boolean;
+  model: string;
+  threads: number[];
+  reps: number;
+  rows: number;
+  runTokens: number;
+}
+
+interface ParityResult {
+  llamaBench: { variant: string; commit: string; cmakeArgs: string[] } | { skipped: string };
+  byThreads: {
+    threads: number;
+    llamaBenchTokensPerS: number[];
+    tracer: TracedRun[];
+    llamaBench: Spread;
+    tracerRate: Spread;
+    ratio: number;
+    pairRatios: Spread;
+  }[];
+}
+
+async function rowParity(o: Options): Promise<ParityResult> {
+  const build: LlamaBenchBuild = await ensureLlamaBench({ log });
+  if (!build.ok) log(`parity: llama-bench unavailable (${build.reason}); skipping its side`);
+  const lb = new Map<number, number[]>(o.threads.map((t) => [t, []]));
+  const tr = new Map<number, TracedRun[]>(o.threads.map((t) => [t, []]));
+  for (let rep = 0; rep < o.reps; rep++) {
+    const jobs = o.threads.flatMap((t) => [
+      ...(build.ok ? [{ kind: "llama-bench" as const, t }] : []),
+      { kind: "tracer" as const, t },
+    ]);
+    for (const job of shuffled(jobs, rep + 1)) {
+      if (job.kind === "llama-bench" && build.ok) {
+        const r = await runLlamaBench(build.path, o.model, { threads: job.t, reps: 1 });
+        lb.get(job.t)!.push(r.avgTokensPerS);
+        log(`parity rep ${rep}: llama-bench t=${job.t} ${r.avgTokensPerS.toFixed(2)} t/s`);
+      } else {
+        const [run] = await runChild<TracedRun[]>("tracer", {
+          model: o.model,
+          threads: job.t,
+          tokens: 128,
+          runs: 1,
+          settle: o.settle,
+        });
+        tr.get(job.t)!.push(run!);
+        log(
+          `parity rep ${rep}: tracer      t=${job.t} ${
+            run!.tokensPerS.toFixed(2)
+          } t/s (median token ${run!.medianTokenMs.toFixed(1)} ms, max ${
+            run!.maxTokenMs.toFixed(0)
+          } ms)`,
+        );
+      }
+    }
+  }
+  return {
+    llamaBench: build.ok
+      ? { variant: build.variant, commit: build.commit, cmakeArgs: build.cmakeArgs }
+      : { skipped: build.reason },
+    byThreads: o.threads.map((t) => {
+      const l = lb.get(t)!;
+      const runs = tr.get(t)!;
+      const rates = runs.map((r) => r.tokensPerS);
+      return {
+        threads: t,
+        llamaBenchTokensPerS: l,
+        tracer: runs,
+        llamaBench: spread(l),
+        tracerRate: spread(rates),
+        ratio: median(rates) / median(l),
+        pairRatios: spread(rates.map((r, i) => r / l[i]!).filter(Number.isFinite)),
+      };
+    }),
+  };
+}
+
+interface OverheadRowResult {
+  threads: number;
+  bareMedian: number;
+  tracerMedian: number;
+  ratioMedian: number;
+  ratioRange: [number, number];
+  pairs: number;
+}
+
+async function rowOverhead(o: Options): Promise<OverheadRowResult[]> {
+  const out: OverheadRowResult[] = [];
+  for (const t of o.threads) {
+    const pairs = o.quick ? 3 : 10;
+    log(`overhead: ${pairs} interleaved pairs at ${t} thread(s)`);
+    const r = await runChild<OverheadRowResult & { runs: unknown[] }>("overhead", {
+      model: o.model,
+      threads: t,
+      tokens: 128,
+      pairs,
+    });
+    out.push({
+      threads: t,
+      bareMedian: r.bareMedian,
+      tracerMedian: r.tracerMedian,
+      ratioMedian: r.ratioMedian,
+      ratioRange: r.ratioRange,
+      pairs,
+    });
+    log(`overhead t=${t}: ratio ${r.ratioMedian.toFixed(4)}`);
+  }
+  return out;
+}
+
+interface RooflineResult {
+  bandwidth: Bandwidth[];
+  weightBytesPerToken: number;
+  tensorBytes: number;
+  tiedEmbeddings: boolean;
+  byThreads: {
+    threads: number;
+    bandwidthGbPerS: number;
+    floorMs: number;
+    measuredMs: number;
+    measuredOverFloor: number;
+  }[];
+}
+
+/** Bytes of weights one decode step reads: every tensor, except the embedding table when the
+ * model has a separate output matrix (then a step reads one embedding row only). */
+export function weightBytesPerToken(
+  tensors: readonly { name: string; byteSize: number }[],
+): { bytes: number; tied: boolean } {
+  const total = tensors.reduce((a, t) => a + t.byteSize, 0);
+  const embd = tensors.find((t) => t.name === "token_embd.weight");
+  const tied = !tensors.some((t) => t.name === "output.weight");
+  return { bytes: tied || embd === undefined ? total : total - embd.byteSize, tied };
+}
+
+async function rowRoofline(o: Options, parity: ParityResult | undefined): Promise<RooflineResult> {
+  const { readGguf } = await import("../../lib/gguf.ts");
+  const info = await readGguf(o.model);
+  const { bytes, tied } = weightBytesPerToken(info.tensors);
+  const bandwidth: Bandwidth[] = [];
+  for (const t of [...new Set([1, ...o.threads])]) {
+    log(`roofline: read bandwidth with ${t} thread(s)`);
+    bandwidth.push(await measureBandwidth({ threads: t, passes: o.quick ? 3 : 7 }));
+  }
+  const byThreads = [];
+  for (const t of o.threads) {
+    let measured = parity?.byThreads.find((p) => p.threads === t)?.tracer.map((r) =>
+      r.medianTokenMs
+    );
+    if (measured === undefined || measured.length === 0) {
+      const runs = await runChild<TracedRun[]>("tracer", {
+        model: o.model,
+        threads: t,
+        tokens: 64,
+        runs: 2,
+        settle: o.settle,
+      });
+      measured = runs.map((r) => r.medianTokenMs);
+    }
+    const bw = bandwidth.find((b) => b.threads === t) ?? bandwidth[0]!;
+    const floorMs = bytes / (bw.maxGbPerS * 1e9) * 1000;
+    const m = median(measured);
+    byThreads.push({
+      threads: t,
+      bandwidthGbPerS: bw.maxGbPerS,
+      floorMs,
+      measuredMs: m,
+      measuredOverFloor: m / floorMs,
+    });
+  }
+  return {
+    bandwidth,
+    weightBytesPerToken: bytes,
+    tensorBytes: info.tensorBytes,
+    tiedEmbeddings: tied,
+    byThreads,
+  };
+}
+
+interface DatasetResult {
+  write: DatasetWriteResult;
+  read: DatasetReadResult;
+}
+
+async function rowDataset(o: Options): Promise<DatasetResult> {
+  const dir = `${OUT_DIR}/dataset`;
+  log(`dataset: simulating and writing ${o.rows.toLocaleString("en-US")} token rows`);
+  const write = await runChild<DatasetWriteResult>("dataset-write", {
+    dir,
+    rows: o.rows,
+    runTokens: o.runTokens,
+  });
+  log(
+    `dataset: wrote ${write.rows} rows in ${write.runs} runs: ${write.writeS.toFixed(1)} s (${
+      (write.rowsPerS / 1e6).toFixed(2)
+    } M rows/s)`,
+  );
+  const read = await runChild<DatasetReadResult>("dataset-read", { dir });
+  log(
+    `dataset: read + fit + decomposition ${read.totalS.toFixed(1)} s, peak RSS ${
+      read.peakRssMb.toFixed(0)
+    } MB`,
+  );
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  return { write, read };
+}
+
+async function rowSynth(o: Options): Promise<SynthResult[]> {
+  const out: SynthResult[] = [];
+  for (let i = 0; i < (o.quick ? 1 : 3); i++) {
+    const r = await runChild<SynthResult>("synth", { out: `${OUT_DIR}/synth-lfm2-350m-q8_0.gguf` });
+    log(`synth: ${r.mbPerS.toFixed(1)} MB/s (${r.seconds.toFixed(2)} s)`);
+    out.push(r);
+  }
+  return out;
+}
+
+async function rowThreads(o: Options) {
+  const candidates = Array.from({ length: navigator.hardwareConcurrency }, (_, i) => i + 1);
+  log(`threads: probing ${candidates.join(", ")}`);
+  return await runChild<
+    {
+      best: number;
+      rows: {
+        threads: number;
+        medianTokensPerS: number;
+        samplesTokensPerS: number[];
+        maxTokenMs: number;
+      }[];
+    }
+  >(
+    "threads",
+    { model: o.model, candidates, tokens: 32, rounds: o.quick ? 2 : 3 },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine, report and BENCHMARKS.md
+
+async function machine(): Promise<Record<string, string | number>> {
+  const cpus = os.cpus();
+  let commit = "";
+  try {
+    const out = await new Deno.Command("git", {
+      args: [
+        "bundle",
+        "list-heads",
+        `${ROOT}node_modules/.deno/node-llama-cpp@3.21.1/node_modules/node-llama-cpp/llama/gitRelease.bundle`,
+      ],
+      stdout: "piped",
+    }).output();
+    commit = new TextDecoder().decode(out.stdout).trim().split(/\s+/)[0] ?? "";
+  } catch { /* no git */ }
+  return {
+    cpu: cpus[0]?.model.trim() ?? "",
+    logicalCores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    deno: Deno.version.deno,
+    nodeLlamaCpp: "3.21.1",
+    llamaCppCommit: commit,
+    loadAverage1m: os.loadavg()[0]!,
+  };
+}
+
+function f(x: number, d = 2): string {
+  return Number.isFinite(x) ? x.toFixed(d) : "n/a";
+}
+
+type Results = Partial<Record<RowName, unknown>> & { errors: Record<string, string> };
+
+function sections(r: Results, o: Options): Map<RowName, string> {
+  const s = new Map<RowName, string>();
+  const parity = r.parity as ParityResult | undefined;
+  if (parity) {
+    const lines = [
+      "| threads | llama-bench tg128 t/s | tokentrace t/s | ratio (target ≥ 0.95) | pair ratios | tokentrace median / max token ms |",
+      "| --- | --- | --- | --- | --- | --- |",
+      ...parity.byThreads.map((p) =>
+        `| ${p.threads} | ${fmtSpread(p.llamaBench)} | ${fmtSpread(p.tracerRate)} | **${
+          f(p.ratio, 3)
+        }** | ${fmtSpread(p.pairRatios, 3)} | ${
+          f(median(p.tracer.map((t) => t.medianTokenMs)), 1)
+        } / ${f(Math.max(...p.tracer.map((t) => t.maxTokenMs)), 0)} |`
+      ),
+      "",
+      "llama-bench" in parity && "skipped" in parity.llamaBench
+        ? `llama-bench skipped: ${parity.llamaBench.skipped}.`
+        : `llama-bench: ${(parity.llamaBench as { commit: string }).commit.slice(0, 12)}, ${
+          (parity.llamaBench as { cmakeArgs: string[] }).cmakeArgs.join(" ")
+        }; \`-p 0 -n 128 -r 1\` per repetition (its own warm-up each time).`,
+      `Medians (ranges) over ${o.reps} interleaved repetitions, each in a fresh process; tokentrace = \`session.trace()\` of 128 tokens after a warm-up run${
+        o.settle
+          ? " (and, for more than 1 thread, `settleBlockingPool()`: see the investigation below)"
+          : " (Deno's blocking pool not settled: `--no-settle`)"
+      }, rate = 127 / decode time.`,
+    ];
+    s.set("parity", lines.join("\n"));
+  }
+  const overhead = r.overhead as OverheadRowResult[] | undefined;
+  if (overhead) {
+    s.set(
+      "overhead",
+      [
+        "| threads | bare loop t/s | tracer t/s | ratio (target ≥ 0.99) | pair range |",
+        "| --- | --- | --- | --- | --- |",
+        ...overhead.map((x) =>
+          `| ${x.threads} | ${f(x.bareMedian)} | ${f(x.tracerMedian)} | **${
+            f(x.ratioMedian, 4)
+          }** | ${f(x.ratioRange[0], 3)}–${f(x.ratioRange[1], 3)} |`
+        ),
+        "",
+        `Medians over ${
+          overhead[0]?.pairs ?? 0
+        } interleaved pairs in one process (\`tests/bench/overhead_bench.ts\`), 128 tokens per run.`,
+      ].join("\n"),
+    );
+  }
+  const roof = r.roofline as RooflineResult | undefined;
+  if (roof) {
+    s.set(
+      "roofline",
+      [
+        `Weight bytes read per token: ${(roof.weightBytesPerToken / 2 ** 20).toFixed(1)} MiB (${
+          roof.tiedEmbeddings
+            ? "tied embeddings: the output matrix is the embedding table, read in full"
+            : "embedding table left out: one row per token"
+        }).`,
+        `Read bandwidth (${
+          roof.bandwidth[0]?.method === "c"
+            ? "C probe compiled with cc -O3 -march=native"
+            : "JS fallback, a lower bound"
+        }, 1 GiB buffer, best of passes): ${
+          roof.bandwidth.map((b) =>
+            `${b.threads} thread(s) ${f(b.maxGbPerS, 1)} GB/s (median ${f(b.medianGbPerS, 1)})`
+          ).join(", ")
+        }.`,
+        "",
+        "| threads | bandwidth GB/s | floor ms/token | measured median ms/token | measured / floor |",
+        "| --- | --- | --- | --- | --- |",
+        ...roof.byThreads.map((x) =>
+          `| ${x.threads} | ${f(x.bandwidthGbPerS, 1)} | ${f(x.floorMs)} | ${f(x.measuredMs)} | **${
+            f(x.measuredOverFloor)
+          }** |`
+        ),
+      ].join("\n"),
+    );
+  }
+  const threads = r.threads as Awaited<ReturnType<typeof rowThreads>> | undefined;
+  if (threads) {
+    s.set(
+      "threads",
+      [
+        "| threads | median t/s | samples | slowest token ms |",
+        "| --- | --- | --- | --- |",
+        ...threads.rows.map((x) =>
+          `| ${x.threads}${x.threads === threads.best ? " (best)" : ""} | ${
+            f(x.medianTokensPerS)
+          } | ${x.samplesTokensPerS.map((v) => f(v, 1)).join(", ")} | ${f(x.maxTokenMs, 0)} |`
+        ),
+        "",
+        "`probeThreads()` (lib/threads.ts): 32-token greedy runs, rounds interleaved, ties within 3% go to fewer threads.",
+      ].join("\n"),
+    );
+  }
+  const ds = r.dataset as DatasetResult | undefined;
+  if (ds) {
+    s.set(
+      "dataset",
+      [
+        "| measure | value | target |",
+        "| --- | --- | --- |",
+        `| Parquet write rate (\`DatasetWriter.writeRun\`, ${
+          ds.write.runs.toLocaleString("en-US")
+        } runs of ${Math.round(ds.write.rows / ds.write.runs)} tokens) | **${
+          f(ds.write.rowsPerS / 1e6)
+        } M rows/s** (${f(ds.write.writeS, 1)} s, ${
+          f(ds.write.bytes / 2 ** 20, 0)
+        } MiB) | ≥ 2 M rows/s |`,
+        `| Parquet encoding alone (\`tableFrame\` + zstd \`writeParquet\` of ${
+          ds.write.bulkRows.toLocaleString("en-US")
+        } rows in one file) | ${f(ds.write.bulkRowsPerS / 1e6)} M rows/s | |`,
+        `| read ${
+          ds.read.tokenRows.toLocaleString("en-US")
+        }-decode-token dataset + slowdown fit + variance decomposition | **${
+          f(ds.read.totalS, 1)
+        } s** (read ${f(ds.read.readS, 1)}, prepare ${f(ds.read.prepareS, 1)}, fit ${
+          f(ds.read.slowdownS, 1)
+        }, decomposition ${f(ds.read.varianceS, 1)}) | ≤ 20 s |`,
+        `| peak RSS of that process | **${f(ds.read.peakRssMb, 0)} MB** | ≤ 2048 MB |`,
+      ].join("\n"),
+    );
+  }
+  const synth = r.synth as SynthResult[] | undefined;
+  if (synth) {
+    s.set(
+      "synth",
+      [
+        "| model | size MB | seconds | MB/s | peak RSS MB |",
+        "| --- | --- | --- | --- | --- |",
+        `| lfm2-350m q8_0 | ${f(synth[0]!.bytes / 1e6, 0)} | ${
+          fmtSpread(spread(synth.map((x) => x.seconds)), 2)
+        } | **${fmtSpread(spread(synth.map((x) => x.mbPerS)), 1)}** | ${
+          f(median(synth.map((x) => x.peakRssMb)), 0)
+        } |`,
+      ].join("\n"),
+    );
+  }
+  return s;
+}
+
+const TITLES: Record<RowName, string> = {
+  parity: "Parity with llama.cpp's llama-bench",
+  overhead: "Tracing overhead",
+  roofline: "Roofline",
+  threads: "Thread-count probe",
+  dataset: "Dataset scale",
+  synth: "Synthetic model generation",
+};
+
+async function writeBenchmarksMd(
+  secs: Map<RowName, string>,
+  header: string,
+): Promise<void> {
+  const path = `${ROOT}BENCHMARKS.md`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    text = "# Benchmarks\n\n" +
+      ALL_ROWS.map((n) => `## ${TITLES[n]}\n\n<!-- bench:${n}:begin -->\n<!-- bench:${n}:end -->\n`)
+        .join("\n");
+  }
+  for (const [name, body] of secs) {
+    const begin = `<!-- bench:${name}:begin -->`;
+    const end = `<!-- bench:${name}:end -->`;
+    const i = text.indexOf(begin);
+    const j = text.indexOf(end);
+    const block = `${begin}\n${header}\n\n${body}\n${end}`;
+    if (i < 0 || j < i) text += `\n## ${TITLES[name]}\n\n${block}\n`;
+    else text = text.slice(0, i) + block + text.slice(j + end.length);
+  }
+  await Deno.writeTextFile(path, text);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      model: { type: "string", default: DEFAULT_MODEL },
+      threads: { type: "string" },
+      reps: { type: "string" },
+      rows: { type: "string" },
+      "run-tokens": { type: "string", default: "250" },
+      write: { type: "boolean" },
+      "no-write": { type: "boolean", default: false },
+      "no-settle": { type: "boolean", default: false },
+    },
+  });
+  const only = values.only?.split(",").map((x) => x.trim()) ?? [...ALL_ROWS];
+  const unknown = only.filter((x) => !(ALL_ROWS as readonly string[]).includes(x));
+  if (unknown.length > 0) {
+    console.error(
+      `Cannot run bench: unknown row ${JSON.stringify(unknown[0])}; use ${ALL_ROWS.join(", ")}`,
+    );
+    return 2;
+  }
+  const cores = navigator.hardwareConcurrency;
+  const o: Options = {
+    quick: values.quick,
+    settle: !values["no-settle"],
+    model: values.model,
+    threads: values.threads?.split(",").map(Number) ?? [...new Set([1, cores])],
+    reps: Number(values.reps ?? (values.quick ? 2 : 5)),
+    rows: Number(values.rows ?? (values.quick ? 1_000_000 : 10_000_000)),
+    runTokens: Number(values["run-tokens"]),
+  };
+  const needsModel = only.some((x) => ["parity", "overhead", "roofline", "threads"].includes(x));
+  if (needsModel) {
+    try {
+      await Deno.stat(`${ROOT}${o.model}`).catch(() => Deno.stat(o.model));
+    } catch {
+      if (o.model !== DEFAULT_MODEL) {
+        console.error(`Cannot run bench: model file "${o.model}" does not exist`);
+        return 2;
+      }
+      log(`writing ${DEFAULT_MODEL} (synthetic lfm2-350m q8_0)`);
+      const { writeSyntheticModel } = await import("../../lib/synth.ts");
+      await Deno.mkdir(`${ROOT}data/models`, { recursive: true });
+      await writeSyntheticModel(`${ROOT}${DEFAULT_MODEL}`, { preset: "lfm2-350m", dtype: "q8_0" });
+    }
+  }
+  const started = new Date();
+  const m = await machine();
+  log(`machine: ${m.cpu}, ${m.logicalCores} cores, load ${f(m.loadAverage1m as number)}`);
+  const results: Results = { errors: {} };
+  const order = ALL_ROWS.filter((x) => only.includes(x));
+  for (const row of order) {
+    try {
+      if (row === "parity") results.parity = await rowParity(o);
+      if (row === "overhead") results.overhead = await rowOverhead(o);
+      if (row === "roofline") {
+        results.roofline = await rowRoofline(o, results.parity as ParityResult | undefined);
+      }
+      if (row === "threads") results.threads = await rowThreads(o);
+      if (row === "dataset") results.dataset = await rowDataset(o);
+      if (row === "synth") results.synth = await rowSynth(o);
+    } catch (e) {
+      results.errors[row] = e instanceof Error ? e.message : String(e);
+      log(`${row} failed: ${results.errors[row]}`);
+    }
+  }
+  const finished = new Date();
+  const command = `deno task bench ${Deno.args.join(" ")}`.trim();
+  const record = {
+    command,
+    started: started.toISOString(),
+    finished: finished.toISOString(),
+    machine: m,
+    options: o,
+    results,
+  };
+  await Deno.mkdir(OUT_DIR, { recursive: true });
+  const stamp = started.toISOString().replace(/[:.]/g, "").replace(/\d{3}Z$/, "Z");
+  const json = JSON.stringify(record, null, 1);
+  await Deno.writeTextFile(`${OUT_DIR}/bench-${stamp}.json`, json);
+  await Deno.writeTextFile(`${OUT_DIR}/latest.json`, json);
+
+  const secs = sections(results, o);
+  const header = `\`${command}\` — ${
+    started.toISOString().slice(0, 16).replace("T", " ")
+  } UTC, ${m.cpu} (${m.logicalCores} logical cores, ${m.memoryGiB} GiB), ${m.os}, Deno ${m.deno}, node-llama-cpp ${m.nodeLlamaCpp}; 1-min load average at start ${
+    f(m.loadAverage1m as number)
+  }. Raw numbers: \`.cache/bench/bench-${stamp}.json\`.`;
+  for (const row of order) {
+    console.log(`\n## ${TITLES[row]}\n`);
+    console.log(secs.get(row) ?? `failed: ${results.errors[row]}`);
+  }
+  const write = values.write ?? (!values.quick && !values["no-write"]);
+  if (write && secs.size > 0) {
+    await writeBenchmarksMd(secs, header);
+    log(`rewrote BENCHMARKS.md sections: ${[...secs.keys()].join(", ")}`);
+  }
+  log(`raw numbers: .cache/bench/bench-${stamp}.json`);
+  return Object.keys(results.errors).length > 0 ? 1 : 0;
+}
+
+if (import.meta.main) {
+  const i = Deno.args.indexOf("--child");
+  if (i >= 0) {
+    const kind = Deno.args[i + 1]!;
+    const fn = CHILDREN[kind];
+    if (fn === undefined) throw new Error(`Cannot run bench child: unknown kind "${kind}"`);
+    const result = await fn(JSON.parse(Deno.args[i + 2] ?? "{}") as never);
+    console.log(`@@result ${JSON.stringify(result)}`);
+    Deno.exit(0);
+  }
+  Deno.exit(await main());
+}
