@@ -529,6 +529,22 @@ async function trace(args: string[]): Promise<number> {
       note(`Resuming ${writer.sessionDir}: ${done.size} runs on disk, ${remaining.length} to run`);
     }
 
+    // Deno hands each of node-llama-cpp's llama_decode calls to the pool thread idle longest,
+    // so with many idle pool threads every token is decoded from a different thread and, above
+    // one compute thread, llama.cpp's helper thread time-shares a core with it (about half the
+    // speed: BENCHMARKS.md, "Where the 2-thread parity gap came from"). Idle pool threads exit
+    // after 10 s; wait for that once, before anything is timed.
+    if (remaining.some((run) => run.threads > 1)) {
+      const { settleBlockingPool } = await import("./threads.ts");
+      const settled = await settleBlockingPool();
+      if (settled.waitedMs > 0) {
+        note(
+          `Waited ${(settled.waitedMs / 1000).toFixed(1)} s for idle worker threads to exit ` +
+            `(${settled.before} -> ${settled.after}) so multi-thread decode is timed from one thread`,
+        );
+      }
+    }
+
     // 6. Run, with progress on stderr; SIGINT/SIGTERM stop after the token in flight.
     const tty = Deno.stderr.isTerminal();
     // ETA weights: output tokens, plus prefill tokens at roughly a tenth of their cost.
