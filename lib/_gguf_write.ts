@@ -7,19 +7,10 @@
 
 import { dirname, join } from "node:path";
 import { GGML_TYPES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType } from "./_gguf_types.ts";
+import type { GgufValueTypeName } from "./gguf.ts";
 
-/** Name of a scalar GGUF metadata type. */
-export type GgufScalarTypeName =
-  | "uint8"
-  | "int8"
-  | "uint16"
-  | "int16"
-  | "uint32"
-  | "int32"
-  | "float32"
-  | "uint64"
-  | "int64"
-  | "float64";
+/** Name of a scalar GGUF metadata type (a number type: not `bool` or `string`). */
+export type GgufScalarTypeName = Exclude<GgufValueTypeName, "bool" | "string">;
 
 /** A GGUF metadata value with its on-disk type. */
 export type GgufMetaValue =
