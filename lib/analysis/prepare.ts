@@ -116,6 +116,16 @@ export interface PreparedTrace {
 export type AnalysisInput = Trace | PreparedTrace;
 
 const SESSION_COLUMNS = ["session_id", "model_tensor_bytes"];
+/** Run columns read as float64. */
+const RUN_FLOAT_COLUMNS = [
+  "prompt_tokens",
+  "depth_tokens",
+  "output_tokens",
+  "started_at_ms",
+  "ttft_ms",
+  "decode_ms",
+  "total_ms",
+];
 const RUN_COLUMNS = [
   "session_id",
   "run_id",
@@ -124,13 +134,7 @@ const RUN_COLUMNS = [
   "warmup",
   "prompt_id",
   "prompt_class",
-  "prompt_tokens",
-  "depth_tokens",
-  "output_tokens",
-  "started_at_ms",
-  "ttft_ms",
-  "decode_ms",
-  "total_ms",
+  ...RUN_FLOAT_COLUMNS,
 ];
 const TOKEN_COLUMNS = [
   "run_id",
@@ -224,16 +228,7 @@ export function prepareTrace(trace: AnalysisInput): PreparedTrace {
     pl.col("warmup").cast(pl.UInt8),
     pl.col("prompt_id"),
     pl.col("prompt_class"),
-    ...[
-      "prompt_tokens",
-      "depth_tokens",
-      "output_tokens",
-      "started_at_ms",
-      "ttft_ms",
-      "decode_ms",
-      "total_ms",
-    ]
-      .map((c) => pl.col(c).cast(pl.Float64)),
+    ...RUN_FLOAT_COLUMNS.map((c) => pl.col(c).cast(pl.Float64)),
   ]).sort(["session_id", "order_index"]);
 
   const sessionId = sessionsDf.getColumn("session_id").toArray() as string[];
