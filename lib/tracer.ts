@@ -26,6 +26,7 @@ import {
   resetPerf,
   sharedLlama,
 } from "./_tracer_llama.ts";
+import { blockingPoolThreads, settleBlockingPool } from "./threads.ts";
 
 export type { GpuChoice };
 
@@ -200,6 +201,17 @@ export interface TraceOptions {
    * @default {undefined}
    */
   signal?: AbortSignal;
+  /**
+   * With more than one thread, when Deno's blocking pool has more than two threads, first wait
+   * for the idle ones to exit (see {@linkcode settleBlockingPool}): otherwise every token's
+   * decode starts on another pool thread and, on a machine with as many cores as threads,
+   * decode can take twice as long. The
+   * first multi-threaded run of a process waits about 10 s; later runs find the pool settled
+   * (two threads: the loop's decode calls keep to one, its sampling calls to the other).
+   * The wait happens before the run's clock starts. Not recorded.
+   * @default {true}
+   */
+  settleThreadPool?: boolean;
 }
 
 /**
@@ -344,6 +356,17 @@ export interface Session {
 }
 
 const DEFAULT_CONTEXT = 4096;
+
+// Deno's blocking pool runs node-llama-cpp's native calls. A decode loop started on a settled
+// pool keeps two pool threads busy in turn (decode calls on one, sampling calls on the other);
+// idle threads beyond those share out the decode calls, each token's on another thread (see
+// settleBlockingPool). `settledPool` is the pool size a loop that started settled left behind
+// (a thread blocked elsewhere for good counts too): while the pool is no larger, runs need not
+// wait.
+const LOOP_POOL_THREADS = 2;
+let settledPool: number | undefined;
+const poolGrew = (): boolean =>
+  (blockingPoolThreads() ?? 0) > Math.max(LOOP_POOL_THREADS, settledPool ?? 0);
 const DEFAULT_BATCH = 512;
 
 // Deterministic filler for `depth`: tokenized once per session, repeated to the length asked.
@@ -391,11 +414,76 @@ function arrayMeta(
   return entry?.type === "array" ? entry.values ?? [] : [];
 }
 
-// node-llama-cpp 3.21.1 internals used to time prefill: LlamaContext#_ctx is the native
-// context whose decodeBatch() runs llama_decode + llama_synchronize on a worker thread and
-// resolves on the JS thread; sampling happens after it, in a separate native call.
+// node-llama-cpp 3.21.1 internals the decode loop drives directly. LlamaContext#_ctx is the
+// native context: initBatch/addToBatch fill llama.cpp's batch, decodeBatch() runs llama_decode
+// + llama_synchronize on a worker thread, sampleToken() samples (and accepts) a token from a
+// logits row on a worker thread. Going through sequence.evaluate() instead costs ~0.45 ms of
+// JS per token (queue, locks, generators, sampler configuration through N-API every token)
+// and cannot tell prefill from the first sampling; see BENCHMARKS.md.
 interface NativeContext {
+  initBatch(size: number): void;
+  addToBatch(
+    sequenceId: number,
+    firstPosition: number,
+    tokens: Uint32Array,
+    logitIndexes: Uint32Array,
+  ): ArrayLike<number>;
   decodeBatch(): Promise<void>;
+  sampleToken(batchLogitIndex: number, sampler: NativeSampler): Promise<Token>;
+  removeTokenCellsFromSequence(sequenceId: number, start: number, end: number): boolean;
+}
+
+// node-llama-cpp 3.21.1's native sampler (llama._bindings.AddonSampler).
+interface NativeSampler {
+  applyConfig(config: object): void;
+  dispose(): void;
+}
+
+interface NativeInternals {
+  context: NativeContext;
+  sequenceId: number;
+  newSampler(): NativeSampler;
+  samplerConfig(options: { temperature: number; topK: number; topP: number; seed: number }): object;
+}
+
+const NATIVE_METHODS = [
+  "initBatch",
+  "addToBatch",
+  "decodeBatch",
+  "sampleToken",
+  "removeTokenCellsFromSequence",
+] as const;
+
+/** The internals of node-llama-cpp the decode loop uses, or undefined when one is missing. */
+function nativeInternals(
+  llama: Llama,
+  model: LlamaModel,
+  context: LlamaContext,
+  sequence: LlamaContextSequence,
+): NativeInternals | undefined {
+  const native = (context as unknown as { _ctx?: Record<string, unknown> })._ctx;
+  const Sampler = (llama as unknown as {
+    _bindings?: { AddonSampler?: new (model: unknown) => NativeSampler };
+  })._bindings?.AddonSampler;
+  const nativeModel = (model as unknown as { _model?: unknown })._model;
+  const seq = sequence as unknown as {
+    _sequenceId?: unknown;
+    _resolveSamplerConfig?: (options: object) => object;
+  };
+  if (
+    native === undefined || NATIVE_METHODS.some((name) => typeof native[name] !== "function") ||
+    typeof Sampler !== "function" || nativeModel === undefined ||
+    typeof seq._sequenceId !== "number" || typeof seq._resolveSamplerConfig !== "function"
+  ) {
+    return undefined;
+  }
+  return {
+    context: native as unknown as NativeContext,
+    sequenceId: seq._sequenceId,
+    newSampler: () => new Sampler(nativeModel),
+    // The configuration sequence.evaluate() would apply, so sampling is the same.
+    samplerConfig: (options) => seq._resolveSamplerConfig!.call(sequence, options),
+  };
 }
 
 /**
@@ -583,9 +671,7 @@ class TracerSession implements Session {
   #busy = false;
   #filler: Token[] | undefined;
   #chatWrapper: ChatWrapper | undefined;
-  // Prefill timing hook state: while armed, each decodeBatch() resolution is stamped.
-  #prefillArmed = false;
-  #prefillDoneAt = Number.NaN;
+  #native: NativeInternals | undefined;
 
   constructor(
     llama: Llama,
@@ -620,27 +706,20 @@ class TracerSession implements Session {
       performanceTracking: true,
       failedCreationRemedy: false,
     });
-    const native = (context as unknown as { _ctx?: NativeContext })._ctx;
-    if (typeof native?.decodeBatch !== "function") {
+    const sequence = context.getSequence();
+    const native = nativeInternals(this.#llama, this.#model, context, sequence);
+    if (native === undefined) {
       await context.dispose();
       throw new Error(
-        `Cannot time prefill: node-llama-cpp ${this.info.node_llama_cpp_version} has no native decodeBatch() (tokentrace needs 3.21.1)`,
+        `Cannot trace with node-llama-cpp ${this.info.node_llama_cpp_version}: its native decode and sampling calls are not where tokentrace expects them (tokentrace needs node-llama-cpp 3.21.1)`,
       );
     }
-    const decodeBatch = native.decodeBatch;
-    native.decodeBatch = (): Promise<void> => {
-      const done = decodeBatch.call(native);
-      return this.#prefillArmed ? done.then(this.#markPrefill) : done;
-    };
     this.#context = context;
-    this.#sequence = context.getSequence();
+    this.#sequence = sequence;
+    this.#native = native;
     this.#settings = settings;
     return context;
   }
-
-  #markPrefill = (): void => {
-    this.#prefillDoneAt = performance.now();
-  };
 
   trace(prompt: string, options: TraceOptions = {}): Promise<TraceResult> {
     return this.#run(prompt, options, undefined, undefined);
@@ -717,6 +796,7 @@ class TracerSession implements Session {
       batchSize = this.info.batch_size,
       contextSize = this.info.context_size,
       signal,
+      settleThreadPool = true,
     } = options;
     checkMode("trace", mode);
     positiveInt("trace with this max tokens", maxTokens);
@@ -757,41 +837,62 @@ class TracerSession implements Session {
       }
       const context = await this.useContext(threads, batchSize, contextSize);
       const sequence = this.#sequence!;
+      const native = this.#native!;
       await sequence.clearHistory();
-      const input = depth === 0 ? promptTokens : [...this.#fillerTokens(depth), ...promptTokens];
+      const input = Uint32Array.from(
+        depth === 0 ? promptTokens : [...this.#fillerTokens(depth), ...promptTokens],
+      );
+      const settle = settleThreadPool && threads > 1 && poolGrew();
+      if (settle) await settleBlockingPool();
       await resetPerf(this.#llama, context);
+      const sampler = native.newSampler();
+      sampler.applyConfig(native.samplerConfig({ temperature, topK, topP, seed }));
 
       // Hot path: one clock read per token into preallocated arrays; nothing else per token
-      // but the stop checks (and the event callback when streaming).
+      // but the stop checks (and the event callback when streaming). Sampling is configured
+      // once per run, and the batch calls go straight to llama.cpp's context.
+      const ctx = native.context;
+      const seqId = native.sequenceId;
+      const chunk = context.batchSize;
       const times = new Float64Array(maxTokens);
       const ids = new Int32Array(maxTokens);
-      let n = 0;
-      let stopReason: StopReason = "max_tokens";
+      const one = new Uint32Array(1);
+      const firstRow = Uint32Array.of(0);
+      const noRows = new Uint32Array(0);
       const model = this.#model;
-      const iterator = sequence.evaluate(input, {
-        temperature,
-        topK,
-        topP,
-        seed,
-        yieldEogToken: true,
-      });
-      this.#prefillDoneAt = Number.NaN;
-      this.#prefillArmed = true;
+      let n = 0;
+      let position = 0;
+      let stopReason: StopReason = "max_tokens";
+      let prefillMs = Number.NaN;
       const start = performance.now();
       try {
+        // Prefill: depth filler and prompt in batches of the context's batch size; logits for
+        // the last input token only.
+        let row = 0;
+        for (let from = 0; from < input.length; from += chunk) {
+          const tokens = input.subarray(from, from + chunk);
+          const last = from + tokens.length === input.length;
+          ctx.initBatch(tokens.length);
+          const rows = ctx.addToBatch(
+            seqId,
+            position,
+            tokens,
+            last ? Uint32Array.of(tokens.length - 1) : noRows,
+          );
+          position += tokens.length;
+          await ctx.decodeBatch();
+          if (last) row = rows[0]!;
+        }
+        prefillMs = performance.now() - start;
+        let token = await ctx.sampleToken(row, sampler);
         while (true) {
-          const step = await iterator.next();
           const now = performance.now();
-          if (step.done) {
-            stopReason = "eos";
-            break;
-          }
-          this.#prefillArmed = false;
+          if (token < 0) throw new Error("Cannot trace: llama.cpp failed to sample a token");
           times[n] = now - start;
-          ids[n] = step.value;
+          ids[n] = token;
           n++;
-          onToken?.(n - 1, step.value, now - start);
-          if (model.isEogToken(step.value)) {
+          onToken?.(n - 1, token, now - start);
+          if (model.isEogToken(token)) {
             stopReason = "eos";
             break;
           }
@@ -800,13 +901,20 @@ class TracerSession implements Session {
             stopReason = "interrupted";
             break;
           }
+          one[0] = token;
+          ctx.initBatch(1);
+          const rows = ctx.addToBatch(seqId, position, one, firstRow);
+          position++;
+          await ctx.decodeBatch();
+          token = await ctx.sampleToken(rows[0]!, sampler);
         }
       } finally {
-        this.#prefillArmed = false;
-        await iterator.return();
+        sampler.dispose();
+        // The sequence's JS state never saw these tokens: erase them from the KV cache here.
+        ctx.removeTokenCellsFromSequence(seqId, 0, position);
       }
-      if (n === 0) throw new Error("Cannot trace: node-llama-cpp ended the run without a token");
-      const prefillMs = this.#prefillDoneAt - start;
+      if (n === 0) throw new Error("Cannot trace: llama.cpp ended the run without a token");
+      if (settle || (threads > 1 && !poolGrew())) settledPool = blockingPoolThreads();
       const perf = await readPerf(this.#llama, context);
       return this.#result({
         prompt,
@@ -939,6 +1047,7 @@ class TracerSession implements Session {
     await this.#context?.dispose();
     this.#context = undefined;
     this.#sequence = undefined;
+    this.#native = undefined;
     await this.#model.dispose();
   }
 }

@@ -10,6 +10,8 @@ import {
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { tokenPieces, vocabByteLengths } from "../lib/_tracer_pieces.ts";
 import { parsePerf } from "../lib/_tracer_perf.ts";
+import { sharedLlama } from "../lib/_tracer_llama.ts";
+import { blockingPoolThreads } from "../lib/threads.ts";
 import { testModel } from "./_models.ts";
 
 // --- pure helpers (no model)
@@ -261,6 +263,84 @@ Deno.test("`session.trace()` runs with another batch and context size", async ()
       /exceeds the context size 256/,
     );
   });
+});
+
+Deno.test("`session.trace()` generates the tokens node-llama-cpp's `evaluate()` generates", async () => {
+  const path = await testModel("lfm2-tiny");
+  const settings = [
+    { temperature: 0, topK: 40, topP: 0.95, seed: 0 },
+    { temperature: 1, topK: 40, topP: 0.95, seed: 7 },
+    { temperature: 0.8, topK: 0, topP: 0.5, seed: 123 },
+  ];
+  // Longer than the batch of 8 tokens: prefill takes several batches.
+  const prompt = "The quick brown fox jumps over the lazy dog, and the dog does not mind at all.";
+  const options = { mode: "raw", maxTokens: 24, batchSize: 8 } as const;
+  const traced: number[][] = [];
+  const session = await openSession(path, { threads: 1, gpu: "cpu", contextSize: 256 });
+  try {
+    for (const s of settings) {
+      const run = await session.trace(prompt, { ...s, ...options });
+      assert.ok(run.summary.prompt_tokens > 16);
+      traced.push(Array.from(run.tokens.token_id));
+      // The run leaves nothing behind: the same run again gives the same tokens.
+      const again = await session.trace(prompt, { ...s, ...options });
+      assert.deepEqual(Array.from(again.tokens.token_id), traced.at(-1));
+    }
+  } finally {
+    await session.close();
+  }
+  // The same model, settings and input through node-llama-cpp's public generation API.
+  const llama = await sharedLlama("cpu");
+  const model = await llama.loadModel({ modelPath: path });
+  const context = await model.createContext({
+    contextSize: 256,
+    batchSize: 8,
+    threads: 1,
+    sequences: 1,
+    // node-llama-cpp's default turns flash attention on where it can; a session's is off, and
+    // the two round differently enough to change greedy picks of this random model.
+    flashAttention: false,
+  });
+  try {
+    const sequence = context.getSequence();
+    const bos = model.tokens.bos;
+    const text = model.tokenize(prompt, false);
+    const input = bos !== null && model.tokens.shouldPrependBosToken ? [bos, ...text] : text;
+    for (const [i, s] of settings.entries()) {
+      await sequence.clearHistory();
+      const tokens: number[] = [];
+      for await (const token of sequence.evaluate(input, { ...s, yieldEogToken: true })) {
+        tokens.push(token);
+        if (model.isEogToken(token) || tokens.length === 24) break;
+      }
+      assert.deepEqual(traced[i], tokens, `settings ${JSON.stringify(s)}`);
+    }
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+});
+
+Deno.test({
+  name: "`session.trace()` at 2 threads first lets Deno's idle pool threads exit",
+  ignore: Deno.build.os !== "linux", // the pool's threads are counted through /proc
+  fn: async () => {
+    await withSession(async (session) => {
+      // Concurrent file reads leave idle pool threads behind, as loading a model does (23 to
+      // 32 threads seen after loading one here).
+      const path = await testModel("lfm2-tiny");
+      await Promise.all(Array.from({ length: 24 }, () => Deno.readFile(path)));
+      const loaded = blockingPoolThreads()!;
+      assert.ok(loaded > 10, `pool has ${loaded} threads`);
+      checkRun(await session.trace("Hello", { maxTokens: 6, threads: 2 }));
+      // The idle threads exited before the run; the loop then keeps two busy in turn (decode
+      // and sampling calls) next to any thread blocked elsewhere (the test runner keeps some).
+      const after = blockingPoolThreads()!;
+      assert.ok(after <= 6, `pool has ${after} threads after the run, ${loaded} before`);
+      checkRun(await session.trace("Hello", { maxTokens: 6, threads: 2 }));
+      assert.ok(blockingPoolThreads()! <= after, "the pool grew during a settled run");
+    });
+  },
 });
 
 Deno.test("`countPromptTokens()` counts the tokens a run evaluates for its prompt", async () => {
