@@ -1,10 +1,14 @@
 /**
- * Tracing overhead: decode rate through `session.trace()` against a bare node-llama-cpp
- * `sequence.evaluate()` loop on the same model file, threads, context and batch size, in one
- * process, interleaved (pairs alternate which goes first, so drift and warm-up hit both alike).
- * Target: median ratio tracer / bare >= 0.99.
+ * Tracing overhead: decode rate through `session.trace()` against two bare loops on the same
+ * model file, threads, context and batch size, in one process, interleaved (each round rotates
+ * which loop goes first, so drift and warm-up hit all alike):
+ * - `bare`: node-llama-cpp's public `sequence.evaluate()` loop (the issue's reference).
+ *   Target: median ratio tracer / bare >= 0.99.
+ * - `native`: the tracer's own decode loop on node-llama-cpp's native context (batch, decode,
+ *   sample; sampler configured once) with nothing recorded, so tracer / native is the cost of
+ *   the recording alone.
  *
- * The bare loop reads the clock three times per run (start, first token, last token) and does
+ * The bare loops read the clock three times per run (start, first token, last token) and do
  * nothing per token; the tracer does its usual per-token work (one clock read, typed-array
  * stores, end-of-generation and stop checks) and has llama.cpp's performance counters on.
  * Decode rate of a run = (tokens - 1) / (last token time - first token time): the mean rate over
@@ -32,7 +36,7 @@ export interface OverheadBenchOptions {
   threads?: number;
   /** Generated tokens per run. @default 128 */
   tokens?: number;
-  /** Measured pairs (one bare run and one traced run each), after one warm-up pair. @default 10 */
+  /** Measured rounds (one run of each loop), after one warm-up round. @default 10 */
   pairs?: number;
   /** Raw prompt of every run. @default "The history of computing" */
   prompt?: string;
@@ -41,8 +45,8 @@ export interface OverheadBenchOptions {
 /** One measured run. */
 export interface OverheadRun {
   /** Which loop. */
-  loop: "bare" | "tracer";
-  /** Index of the pair, from 0. */
+  loop: "bare" | "native" | "tracer";
+  /** Index of the round, from 0. */
   pair: number;
   /** Tokens generated. */
   tokens: number;
@@ -64,10 +68,16 @@ export interface OverheadResult {
   bareMedian: number;
   /** Median decode rate of the tracer, tokens/s. */
   tracerMedian: number;
-  /** Median over pairs of tracer rate / bare rate. */
+  /** Median over rounds of tracer rate / bare rate. */
   ratioMedian: number;
-  /** Smallest and largest pair ratio. */
+  /** Smallest and largest round ratio tracer / bare. */
   ratioRange: [number, number];
+  /** Median decode rate of the native loop, tokens/s. */
+  nativeMedian: number;
+  /** Median over rounds of tracer rate / native rate: the recording's own cost. */
+  ratioNativeMedian: number;
+  /** Smallest and largest round ratio tracer / native. */
+  ratioNativeRange: [number, number];
   /** Every measured run (warm-up pair left out). */
   runs: OverheadRun[];
 }
@@ -91,6 +101,64 @@ async function bareRun(
     n++;
     if (n === 1) first = performance.now();
     if (n === tokens) break;
+  }
+  const end = performance.now();
+  return { n, ttftMs: first - start, decodeMs: end - first };
+}
+
+// node-llama-cpp 3.21.1 internals, as lib/tracer.ts uses them.
+interface NativeContext {
+  initBatch(size: number): void;
+  addToBatch(seq: number, first: number, tokens: Uint32Array, rows: Uint32Array): ArrayLike<number>;
+  decodeBatch(): Promise<void>;
+  sampleToken(row: number, sampler: unknown): Promise<number>;
+  removeTokenCellsFromSequence(seq: number, start: number, end: number): boolean;
+}
+interface NativeSampler {
+  applyConfig(config: object): void;
+  dispose(): void;
+}
+
+async function nativeRun(
+  sequence: LlamaContextSequence,
+  newSampler: () => NativeSampler,
+  input: Token[],
+  tokens: number,
+): Promise<{ n: number; ttftMs: number; decodeMs: number }> {
+  await sequence.clearHistory();
+  const internals = sequence as unknown as {
+    _sequenceId: number;
+    _resolveSamplerConfig(options: object): object;
+    context: { _ctx: NativeContext };
+  };
+  const ctx = internals.context._ctx;
+  const seq = internals._sequenceId;
+  const sampler = newSampler();
+  sampler.applyConfig(internals._resolveSamplerConfig({ temperature: 0, seed: 0 }));
+  const one = new Uint32Array(1);
+  const row0 = Uint32Array.of(0);
+  let n = 0;
+  let first = 0;
+  let position = input.length;
+  const start = performance.now();
+  try {
+    ctx.initBatch(input.length);
+    const rows = ctx.addToBatch(seq, 0, Uint32Array.from(input), Uint32Array.of(input.length - 1));
+    await ctx.decodeBatch();
+    let token = await ctx.sampleToken(rows[0]!, sampler);
+    while (true) {
+      n++;
+      if (n === 1) first = performance.now();
+      if (n === tokens || token < 0) break;
+      one[0] = token;
+      ctx.initBatch(1);
+      const r = ctx.addToBatch(seq, position++, one, row0);
+      await ctx.decodeBatch();
+      token = await ctx.sampleToken(r[0]!, sampler);
+    }
+  } finally {
+    sampler.dispose();
+    ctx.removeTokenCellsFromSequence(seq, 0, position);
   }
   const end = performance.now();
   return { n, ttftMs: first - start, decodeMs: end - first };
@@ -125,14 +193,22 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
   const text = bareModel.tokenize(prompt, false);
   const input = bos !== null && bareModel.tokens.shouldPrependBosToken ? [bos, ...text] : text;
 
+  const Sampler = (llama as unknown as {
+    _bindings: { AddonSampler: new (model: unknown) => NativeSampler };
+  })._bindings.AddonSampler;
+  const newSampler = () => new Sampler((bareModel as unknown as { _model: unknown })._model);
+
+  const loops = ["bare", "native", "tracer"] as const;
   const runs: OverheadRun[] = [];
   try {
     for (let pair = -1; pair < pairs; pair++) {
-      const order = pair % 2 === 0 ? ["bare", "tracer"] as const : ["tracer", "bare"] as const;
-      for (const loop of order) {
+      const shift = ((pair % 3) + 3) % 3;
+      for (const loop of [...loops.slice(shift), ...loops.slice(0, shift)]) {
         let run: OverheadRun;
-        if (loop === "bare") {
-          const r = await bareRun(sequence, input, tokens);
+        if (loop !== "tracer") {
+          const r = loop === "bare"
+            ? await bareRun(sequence, input, tokens)
+            : await nativeRun(sequence, newSampler, input, tokens);
           run = {
             loop,
             pair,
@@ -165,14 +241,19 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
   const rate = (loop: OverheadRun["loop"]): number[] =>
     runs.filter((r) => r.loop === loop).map((r) => r.decodeTokensPerS);
   const bare = rate("bare");
+  const native = rate("native");
   const tracer = rate("tracer");
   const ratios = tracer.map((t, i) => t / bare[i]!);
+  const nativeRatios = tracer.map((t, i) => t / native[i]!);
   return {
     settings: { model, threads, tokens, pairs, prompt },
     bareMedian: median(bare),
     tracerMedian: median(tracer),
     ratioMedian: median(ratios),
     ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+    nativeMedian: median(native),
+    ratioNativeMedian: median(nativeRatios),
+    ratioNativeRange: [Math.min(...nativeRatios), Math.max(...nativeRatios)],
     runs,
   };
 }
@@ -199,11 +280,17 @@ if (import.meta.main) {
     `tracing overhead: ${s.model}, ${s.threads} thread(s), ${s.tokens} tokens, ${s.pairs} interleaved pairs`,
   );
   console.log(`bare evaluate() loop  median decode ${result.bareMedian.toFixed(2)} tokens/s`);
+  console.log(`bare native loop      median decode ${result.nativeMedian.toFixed(2)} tokens/s`);
   console.log(`tracer                median decode ${result.tracerMedian.toFixed(2)} tokens/s`);
   console.log(
     `ratio tracer/bare     median ${result.ratioMedian.toFixed(4)} (pairs ${
       result.ratioRange.map((r) => r.toFixed(4)).join(" to ")
     }; target >= 0.99)`,
+  );
+  console.log(
+    `ratio tracer/native   median ${result.ratioNativeMedian.toFixed(4)} (rounds ${
+      result.ratioNativeRange.map((r) => r.toFixed(4)).join(" to ")
+    })`,
   );
   const dir = values.json.slice(0, values.json.lastIndexOf("/"));
   if (dir !== "") await Deno.mkdir(dir, { recursive: true });
