@@ -98,6 +98,8 @@ export {
 
 // --- dataset
 export {
+  type CompactionResult,
+  compactSession,
   type CreateSessionOptions,
   type Dataset,
   DatasetError,

@@ -150,15 +150,22 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
   ],
 };
 
+const pad6 = (n: number): string => String(n).padStart(6, "0");
+
 /**
- * The dataset layout inside a dataset directory, relative to the directory.
+ * The dataset layout inside a dataset directory, relative to the directory. A session's runs
+ * are stored either one per file pair (`run-NNNNNN.parquet`, written as each run finishes) or
+ * many per file pair (`runs-AAAAAA-BBBBBB.parquet`, a range file holding runs with
+ * `order_index` AAAAAA..BBBBBB of the session, written by `DatasetWriter.writeRuns()` and by
+ * compaction). The globs match both kinds.
  *
- * @example Build a session's token-file path
+ * @example Build a session's file paths
  * ```ts
  * import { LAYOUT } from "@tokentrace/tokentrace";
  * import assert from "node:assert/strict";
  *
  * assert.equal(LAYOUT.tokensFile("abc", 7), "session=abc/tokens/run-000007.parquet");
+ * assert.equal(LAYOUT.runsRangeFile("abc", 0, 41), "session=abc/runs/runs-000000-000041.parquet");
  * ```
  */
 export const LAYOUT = {
@@ -168,10 +175,19 @@ export const LAYOUT = {
   sessionFile: (sessionId: string): string => `session=${sessionId}/session.parquet`,
   /** One run's one-row `runs` file; its presence marks the run as finished. */
   runFile: (sessionId: string, orderIndex: number): string =>
-    `session=${sessionId}/runs/run-${String(orderIndex).padStart(6, "0")}.parquet`,
+    `session=${sessionId}/runs/run-${pad6(orderIndex)}.parquet`,
   /** One run's `tokens` rows; written before its run file. */
   tokensFile: (sessionId: string, orderIndex: number): string =>
-    `session=${sessionId}/tokens/run-${String(orderIndex).padStart(6, "0")}.parquet`,
+    `session=${sessionId}/tokens/run-${pad6(orderIndex)}.parquet`,
+  /**
+   * The `runs` rows of runs `first..last` (inclusive `order_index` range; runs missing from
+   * the session are absent); its presence marks them finished.
+   */
+  runsRangeFile: (sessionId: string, first: number, last: number): string =>
+    `session=${sessionId}/runs/runs-${pad6(first)}-${pad6(last)}.parquet`,
+  /** The `tokens` rows of the runs of the same-named range file; written before it. */
+  tokensRangeFile: (sessionId: string, first: number, last: number): string =>
+    `session=${sessionId}/tokens/runs-${pad6(first)}-${pad6(last)}.parquet`,
   /** Glob of every `sessions` file below a dataset directory. */
   sessionsGlob: "*/session.parquet",
   /** Glob of every `runs` file below a dataset directory. */

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import pl from "nodejs-polars";
 import { DuckDBInstance } from "@duckdb/node-api";
 import {
+  compactSession,
   DatasetError,
   DatasetWriter,
   LAYOUT,
@@ -48,18 +49,22 @@ const INFO: SessionInfo = {
   model_preset: "lfm2-350m",
 };
 
-/** A hand-made run of `n` tokens, 10 ms apart after a 30 ms first token. */
+/**
+ * A hand-made run of `n` tokens, 10 ms apart (plus a per-run fraction) after a 30 ms first
+ * token, with multi-byte pieces.
+ */
 function fakeRun(order: number, n: number): [RunRecord, TokenColumns] {
-  const t = Float64Array.from({ length: n }, (_, i) => 30 + 10 * i);
+  const t = Float64Array.from({ length: n }, (_, i) => 30 + (10 + order / 7) * i);
+  const piece = Array.from({ length: n }, (_, i) => `${[" w", "é", " 日本", "😀"][i % 4]}${order}`);
   const tokens: TokenColumns = {
     token_index: Int32Array.from({ length: n }, (_, i) => i),
     position: Int32Array.from({ length: n }, (_, i) => 8 + i),
     phase: Array.from({ length: n }, (_, i) => (i === 0 ? "prefill" : "decode")),
-    token_id: Int32Array.from({ length: n }, (_, i) => 100 + i),
-    piece: Array.from({ length: n }, (_, i) => ` w${i}`),
-    piece_bytes: Int32Array.from({ length: n }, (_, i) => ` w${i}`.length),
+    token_id: Int32Array.from({ length: n }, (_, i) => 100 + i + order),
+    piece,
+    piece_bytes: Int32Array.from(piece, (p) => new TextEncoder().encode(p).length),
     t_ms: t,
-    latency_ms: Float64Array.from({ length: n }, (_, i) => (i === 0 ? 30 : 10)),
+    latency_ms: Float64Array.from({ length: n }, (_, i) => (i === 0 ? 30 : t[i]! - t[i - 1]!)),
   };
   const run: RunRecord = {
     order_index: order,
@@ -97,12 +102,25 @@ function fakeRun(order: number, n: number): [RunRecord, TokenColumns] {
   return [run, tokens];
 }
 
-async function fakeDataset(runs: number[]): Promise<{ dir: string; writer: DatasetWriter }> {
+/**
+ * A dataset of one session with runs of the given token counts, written run by run; finished
+ * (so compacted into one range file pair) unless `finish` is false (one file pair per run).
+ */
+async function fakeDataset(
+  runs: number[],
+  { finish = true }: { finish?: boolean } = {},
+): Promise<{ dir: string; writer: DatasetWriter }> {
   const dir = await Deno.makeTempDir({ prefix: "tokentrace-ds-" });
   const writer = await DatasetWriter.create(dir, INFO, { suite: "s", seed: 7, plan: { runs } });
   for (const [order, n] of runs.entries()) await writer.writeRun(...fakeRun(order, n));
-  await writer.finish("complete");
+  if (finish) await writer.finish("complete");
   return { dir, writer };
+}
+
+/** The names of the files in a session's `runs` or `tokens` directory, sorted. */
+async function filesIn(writer: DatasetWriter, table: "runs" | "tokens"): Promise<string[]> {
+  const entries = await Array.fromAsync(Deno.readDir(`${writer.sessionDir}/${table}`));
+  return entries.map((entry) => entry.name).sort();
 }
 
 const names = (table: "sessions" | "runs" | "tokens"): string[] =>
@@ -295,15 +313,20 @@ Deno.test("`readDataset()` leaves out tokens without a runs row and ignores temp
 });
 
 Deno.test("`readDataset()` refuses a corrupt Parquet file with one line naming it", async () => {
-  const { dir, writer } = await fakeDataset([3, 4]);
+  const { dir, writer } = await fakeDataset([3, 4], { finish: false });
   const runFile = `${dir}/${LAYOUT.runFile(writer.sessionId, 1)}`;
   const bytes = await Deno.readFile(runFile);
   await Deno.writeFile(runFile, bytes.subarray(0, bytes.length - 20));
   await assertRefuses(() => readDataset(dir), runFile, /not a readable Parquet file/);
+  await assertRefuses(() => compactSession(writer.sessionDir), runFile, /not a readable/);
   const tokensFile = `${dir}/${LAYOUT.tokensFile(writer.sessionId, 0)}`;
   await Deno.writeFile(runFile, bytes);
   await Deno.writeTextFile(tokensFile, "not parquet at all");
   await assertRefuses(() => readDataset(dir), tokensFile, /not a readable Parquet file/);
+  await assertRefuses(() => compactSession(writer.sessionDir), tokensFile, /not a readable/);
+  // A failed compaction leaves the per-run files as they were, and no range file.
+  assert.deepEqual(await filesIn(writer, "runs"), ["run-000000.parquet", "run-000001.parquet"]);
+  assert.deepEqual(await filesIn(writer, "tokens"), ["run-000000.parquet", "run-000001.parquet"]);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -327,7 +350,7 @@ Deno.test("`readDataset()` refuses another schema version with one line naming t
 });
 
 Deno.test("`readDataset()` refuses foreign files and directories", async () => {
-  const { dir, writer } = await fakeDataset([3]);
+  const { dir, writer } = await fakeDataset([3], { finish: false });
   const tokensFile = `${dir}/${LAYOUT.tokensFile(writer.sessionId, 0)}`;
   const frame = pl.readParquet(tokensFile);
   frame.withColumn(pl.col("t_ms").cast(pl.Float32)).writeParquet(tokensFile);
@@ -375,7 +398,7 @@ Deno.test("`DatasetWriter.create()` never gives two writers the same session dir
 });
 
 Deno.test("`DatasetWriter.resume()` continues a session without rewriting its runs", async () => {
-  const { dir, writer } = await fakeDataset([3, 4, 5]);
+  const { dir, writer } = await fakeDataset([3, 4, 5], { finish: false });
   await Deno.remove(`${dir}/${LAYOUT.runFile(writer.sessionId, 1)}`);
   const again = await DatasetWriter.resume(writer.sessionDir);
   assert.equal(again.sessionId, writer.sessionId);
@@ -397,6 +420,214 @@ Deno.test("`DatasetWriter.resume()` continues a session without rewriting its ru
     4,
     5,
   ]);
+  assert.deepEqual(await filesIn(writer, "runs"), ["runs-000000-000002.parquet"]);
+  assert.deepEqual(await filesIn(writer, "tokens"), ["runs-000000-000002.parquet"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** Runs and tokens of a dataset in a fixed order, as records. */
+async function records(dir: string): Promise<{ runs: unknown[]; tokens: unknown[] }> {
+  const dataset = await readDataset(dir);
+  return {
+    runs: (dataset.runs as pl.DataFrame).sort(["session_id", "order_index"]).toRecords(),
+    tokens: (await (dataset.tokens as pl.LazyDataFrame).collect())
+      .sort(["run_id", "token_index"]).toRecords(),
+  };
+}
+
+Deno.test("`compactSession()` keeps every row and value in one range file pair", async () => {
+  const { dir, writer } = await fakeDataset([3, 1, 4, 2], { finish: false });
+  const before = await records(dir);
+  assert.equal(before.tokens.length, 10);
+  assert.deepEqual(await compactSession(writer.sessionDir), { runs: 4, tokens: 10 });
+  assert.deepEqual(await filesIn(writer, "runs"), ["runs-000000-000003.parquet"]);
+  assert.deepEqual(await filesIn(writer, "tokens"), ["runs-000000-000003.parquet"]);
+  assert.deepEqual(await records(dir), before);
+  const tokens = pl.readParquet(`${dir}/${LAYOUT.tokensRangeFile(writer.sessionId, 0, 3)}`);
+  const runIds = tokens.getColumn("run_id").toArray() as string[];
+  assert.deepEqual(runIds, [...runIds].sort(), "tokens stay in run order");
+  assert.deepEqual(await compactSession(writer.sessionDir), { runs: 0, tokens: 0 });
+  assert.deepEqual(await records(dir), before);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("`DatasetWriter.resume()` after a compaction adds the runs a range file lacks", async () => {
+  const { dir, writer } = await fakeDataset([3, 4, 5], { finish: false });
+  await Deno.remove(`${dir}/${LAYOUT.runFile(writer.sessionId, 1)}`);
+  await Deno.remove(`${dir}/${LAYOUT.tokensFile(writer.sessionId, 1)}`);
+  await writer.finish("interrupted");
+  assert.deepEqual(await filesIn(writer, "runs"), ["runs-000000-000002.parquet"]);
+  const again = await DatasetWriter.resume(writer.sessionDir);
+  assert.deepEqual(again.finishedRuns, [0, 2]);
+  await assert.rejects(again.writeRun(...fakeRun(2, 5)), {
+    name: "RangeError",
+    message: `Cannot write run 2 of session ${writer.sessionId}: it is already on disk`,
+  });
+  await again.writeRun(...fakeRun(1, 4));
+  await again.finish("complete");
+  assert.deepEqual(await filesIn(writer, "runs"), [
+    "runs-000000-000002.parquet",
+    "runs-000001-000001.parquet",
+  ]);
+  const dataset = await readDataset(dir);
+  assert.deepEqual(dataset.sessions.getColumn("status").toArray(), ["complete"]);
+  assert.deepEqual(dataset.runs.getColumn("order_index").toArray(), [0, 1, 2]);
+  assert.deepEqual(dataset.runs.getColumn("output_tokens").toArray(), [3, 4, 5]);
+  assert.equal((await dataset.tokens.collect()).height, 12);
+  assert.deepEqual((await DatasetWriter.resume(writer.sessionDir)).finishedRuns, [0, 1, 2]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a compaction that died before deleting the per-run files counts no run twice", async () => {
+  const { dir, writer } = await fakeDataset([3, 4, 2], { finish: false });
+  const saved = await Deno.makeTempDir({ prefix: "tokentrace-ds-saved-" });
+  const perRun: string[] = [];
+  for (const table of ["runs", "tokens"] as const) {
+    for (const name of await filesIn(writer, table)) perRun.push(`${table}/${name}`);
+  }
+  for (const file of perRun) {
+    await Deno.copyFile(`${writer.sessionDir}/${file}`, `${saved}/${file.replace("/", "-")}`);
+  }
+  const restore = async (): Promise<void> => {
+    for (const file of perRun) {
+      await Deno.copyFile(`${saved}/${file.replace("/", "-")}`, `${writer.sessionDir}/${file}`);
+    }
+  };
+  await writer.finish("complete");
+  const compacted = await records(dir);
+  assert.equal(compacted.runs.length, 3);
+  assert.equal(compacted.tokens.length, 9);
+
+  // The range files renamed into place, the per-run files still there.
+  await restore();
+  assert.equal((await filesIn(writer, "runs")).length, 4);
+  assert.deepEqual(await records(dir), compacted);
+  // ... and a tokens range file whose runs range file was never written.
+  const rangeTokens = `${dir}/${LAYOUT.tokensRangeFile(writer.sessionId, 0, 2)}`;
+  const stale = `${dir}/${LAYOUT.tokensRangeFile(writer.sessionId, 1, 2)}`;
+  await Deno.copyFile(rangeTokens, stale);
+  assert.deepEqual(await records(dir), compacted);
+
+  // The next compaction deletes them and merges nothing.
+  assert.deepEqual(await compactSession(writer.sessionDir), { runs: 0, tokens: 0 });
+  assert.deepEqual(await filesIn(writer, "runs"), ["runs-000000-000002.parquet"]);
+  assert.deepEqual(await filesIn(writer, "tokens"), ["runs-000000-000002.parquet"]);
+  assert.deepEqual(await records(dir), compacted);
+
+  // So does a resume.
+  await restore();
+  await Deno.copyFile(rangeTokens, stale);
+  assert.deepEqual((await DatasetWriter.resume(writer.sessionDir)).finishedRuns, [0, 1, 2]);
+  assert.deepEqual(await filesIn(writer, "runs"), ["runs-000000-000002.parquet"]);
+  assert.deepEqual(await filesIn(writer, "tokens"), ["runs-000000-000002.parquet"]);
+  assert.deepEqual(await records(dir), compacted);
+  await Deno.remove(saved, { recursive: true });
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** The token columns of several runs, concatenated in order. */
+function concatTokens(parts: readonly TokenColumns[]): TokenColumns {
+  const join = <T>(get: (t: TokenColumns) => ArrayLike<T>): T[] =>
+    parts.flatMap((t) => Array.from(get(t)));
+  return {
+    token_index: Int32Array.from(join((t) => t.token_index)),
+    position: Int32Array.from(join((t) => t.position)),
+    phase: join((t) => t.phase),
+    token_id: Int32Array.from(join((t) => t.token_id)),
+    piece: join((t) => t.piece),
+    piece_bytes: Int32Array.from(join((t) => t.piece_bytes)),
+    t_ms: Float64Array.from(join((t) => t.t_ms)),
+    latency_ms: Float64Array.from(join((t) => t.latency_ms)),
+  };
+}
+
+Deno.test("`DatasetWriter.writeRuns()` writes many runs as one range file pair that reads back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tokentrace-ds-" });
+  const writer = await DatasetWriter.create(dir, INFO);
+  const orders = [5, 2, 9];
+  const parts = orders.map((order, i) => fakeRun(order, [3, 1, 4][i]!));
+  const ids = await writer.writeRuns(
+    parts.map(([run]) => run),
+    concatTokens(parts.map(([, tokens]) => tokens)),
+  );
+  const id = (order: number): string => `${writer.sessionId}-${String(order).padStart(6, "0")}`;
+  assert.deepEqual(ids, orders.map(id));
+  assert.deepEqual(await filesIn(writer, "runs"), ["runs-000002-000009.parquet"]);
+  assert.deepEqual(await filesIn(writer, "tokens"), ["runs-000002-000009.parquet"]);
+  assert.deepEqual(writer.finishedRuns, [2, 5, 9]);
+
+  const [run3, tokens3] = fakeRun(3, 2);
+  await assert.rejects(writer.writeRun(...fakeRun(2, 1)), {
+    name: "RangeError",
+    message: `Cannot write run 2 of session ${writer.sessionId}: it is already on disk`,
+  });
+  await assert.rejects(writer.writeRuns([run3, run3], concatTokens([tokens3, tokens3])), {
+    name: "RangeError",
+    message: "Cannot write runs: order_index 3 is given twice",
+  });
+  await assert.rejects(writer.writeRuns([run3], concatTokens([tokens3, tokens3])), {
+    name: "RangeError",
+    message: "Cannot write runs: their output_tokens sum to 2 but 4 tokens were given",
+  });
+  const { piece: _, ...noPiece } = tokens3;
+  await assert.rejects(writer.writeRuns([run3], noPiece as TokenColumns), {
+    name: "TypeError",
+    message: 'Cannot build the tokens table: column "piece" is missing',
+  });
+  await writer.writeRun(run3, tokens3);
+  await writer.finish("complete");
+  assert.deepEqual(await filesIn(writer, "runs"), [
+    "runs-000002-000009.parquet",
+    "runs-000003-000003.parquet",
+  ]);
+
+  const dataset = await readDataset(dir);
+  assert.deepEqual(dataset.runs.getColumn("order_index").toArray(), [2, 3, 5, 9]);
+  assert.deepEqual(dataset.runs.getColumn("run_id").toArray(), [2, 3, 5, 9].map(id));
+  const tokens = await (dataset.tokens as pl.LazyDataFrame).collect();
+  for (const [run, columns] of [...parts, [run3, tokens3] as const]) {
+    const rows = tokens.filter(pl.col("run_id").eq(pl.lit(id(run.order_index))))
+      .sort("token_index");
+    assert.deepEqual(
+      rows.getColumn("session_id").toArray(),
+      Array(run.output_tokens).fill(writer.sessionId),
+    );
+    for (const [name, values] of Object.entries(columns)) {
+      assert.deepEqual(rows.getColumn(name).toArray(), Array.from(values), name);
+    }
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("`readDataset()` refuses a corrupt or misnamed range file with one line naming it", async () => {
+  const { dir, writer } = await fakeDataset([3, 4]);
+  const runsRange = `${dir}/${LAYOUT.runsRangeFile(writer.sessionId, 0, 1)}`;
+  const tokensRange = `${dir}/${LAYOUT.tokensRangeFile(writer.sessionId, 0, 1)}`;
+  const runsBytes = await Deno.readFile(runsRange);
+  const tokensBytes = await Deno.readFile(tokensRange);
+  await Deno.writeFile(runsRange, runsBytes.subarray(0, runsBytes.length - 20));
+  await assertRefuses(() => readDataset(dir), runsRange, /not a readable Parquet file/);
+  await assertRefuses(() => compactSession(writer.sessionDir), runsRange, /not a readable/);
+  await assertRefuses(() => DatasetWriter.resume(writer.sessionDir), runsRange, /not a readable/);
+  await Deno.writeFile(runsRange, runsBytes);
+  await Deno.writeTextFile(tokensRange, "not parquet at all");
+  await assertRefuses(() => readDataset(dir), tokensRange, /not a readable Parquet file/);
+  await Deno.writeFile(tokensRange, tokensBytes);
+
+  // A runs range file holding runs outside the range its name gives.
+  const moved = `${dir}/${LAYOUT.runsRangeFile(writer.sessionId, 5, 9)}`;
+  await Deno.rename(runsRange, moved);
+  await assertRefuses(() => readDataset(dir), moved, /it holds run 0, outside its range 5-9$/);
+  await Deno.rename(moved, runsRange);
+  const misnamed = `${writer.sessionDir}/runs/runs-000009-000001.parquet`;
+  await Deno.writeFile(misnamed, runsBytes);
+  await assertRefuses(
+    () => readDataset(dir),
+    misnamed,
+    /expected a name run-<order>.parquet or runs-<first>-<last>.parquet with first <= last$/,
+  );
+  await Deno.remove(misnamed);
+  assert.equal((await readDataset(dir)).runs.height, 2);
   await Deno.remove(dir, { recursive: true });
 });
 

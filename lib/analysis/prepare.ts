@@ -248,84 +248,84 @@ export function prepareTrace(trace: AnalysisInput): PreparedTrace {
     }
     session[i] = s;
   }
-  const runIndex = new Map(runId.map((id, i) => [id, i]));
   const classNames = runsDf.getColumn("prompt_class").toArray() as string[];
   const classes = [...new Set(classNames)].sort();
   const classIndex = new Map(classes.map((c, i) => [c, i]));
   const f64 = (name: string): Float64Array =>
     Float64Array.from(runsDf.getColumn(name).toTypedArray());
 
-  const tokensDf = collect(trace.tokens, "tokens", TOKEN_COLUMNS, [
-    pl.col("run_id").cast(pl.Categorical).toPhysical().alias("run_code"),
-    pl.col("run_id"),
-    pl.col("token_index").cast(pl.Int32),
-    pl.col("position").cast(pl.Int32),
-    pl.col("token_id").cast(pl.Int32),
-    pl.col("piece").cast(pl.Categorical).toPhysical().alias("piece_code"),
-    pl.col("piece"),
-    pl.col("piece_bytes").cast(pl.Int32),
-    pl.col("latency_ms").cast(pl.Float64),
+  // Decode rows (token_index >= 1, phase "decode" by the schema) with their run index joined
+  // in Polars; the strings (run_id, piece) never cross into JS per row. Rows of a run the
+  // trace lacks are kept (run index -1) to be reported.
+  const runIndex = new Map(runId.map((id, i) => [id, i]));
+  const runKey = pl.DataFrame([
+    pl.Series("run_id", [...runIndex.keys()], pl.String),
+    pl.Series("__run", Int32Array.from(runIndex.values())),
   ]);
-
-  // run codes -> run indices
-  const codeToRun = codeTable(tokensDf, "run_code", "run_id", (id) => {
-    const r = runIndex.get(id);
-    if (r === undefined) {
-      throw new RangeError(
-        `Cannot prepare trace: every token row must belong to a run of the trace, found run "${id}"`,
-      );
-    }
-    return r;
-  });
-  // piece codes -> features
-  const pieceClass = codeTable(
-    tokensDf,
-    "piece_code",
-    "piece",
-    (p) => CHAR_CLASSES.indexOf(classifyPiece(p)),
-  );
-  const pieceInitial = codeTable(
-    tokensDf,
-    "piece_code",
-    "piece",
-    (p) => (p.startsWith(" ") ? 1 : 0),
-  );
-
-  // decode rows: token_index >= 1 (phase "decode" by the schema)
-  const tokenIndexAll = column(tokensDf, "token_index") as Int32Array;
-  const rows = tokenIndexAll.length;
-  let n = 0;
-  for (let i = 0; i < rows; i++) if (tokenIndexAll[i]! >= 1) n++;
-  const keep = new Int32Array(n);
-  for (let i = 0, k = 0; i < rows; i++) if (tokenIndexAll[i]! >= 1) keep[k++] = i;
-  const pick = <T extends Int32Array | Float64Array | Uint32Array>(all: T, out: T): T => {
-    for (let k = 0; k < n; k++) out[k] = all[keep[k]!]!;
-    return out;
-  };
+  const tokensLazy = lazyTable(trace.tokens, "tokens", TOKEN_COLUMNS)
+    .select(
+      pl.col("run_id").cast(pl.String),
+      pl.col("token_index").cast(pl.Int32),
+      pl.col("position").cast(pl.Int32),
+      pl.col("token_id").cast(pl.Int32),
+      pl.col("piece").cast(pl.String),
+      pl.col("piece_bytes").cast(pl.Int32),
+      pl.col("latency_ms").cast(pl.Float64),
+    )
+    .join(runKey.lazy(), { on: "run_id", how: "left", maintainOrder: "left" });
+  const tokensDf = tokensLazy
+    .filter(pl.col("token_index").gtEq(1).or(pl.col("__run").isNull()))
+    .select(
+      pl.col("__run").fillNull(-1).cast(pl.Int32),
+      "token_index",
+      "position",
+      "token_id",
+      pl.col("piece").cast(pl.Categorical),
+      "piece_bytes",
+      "latency_ms",
+    )
+    .collectSync();
+  const run = column(tokensDf, "__run") as Int32Array;
+  if (run.includes(-1)) {
+    const missing = tokensLazy.filter(pl.col("__run").isNull()).select("run_id").head(1)
+      .collectSync().getColumn("run_id").get(0);
+    throw new RangeError(
+      `Cannot prepare trace: every token row must belong to a run of the trace, found run "${missing}"`,
+    );
+  }
+  const n = run.length;
   const tokens: PreparedTokens = {
     count: n,
-    run: new Int32Array(n),
-    tokenIndex: pick(tokenIndexAll, new Int32Array(n)),
-    position: pick(column(tokensDf, "position") as Int32Array, new Int32Array(n)),
-    latencyMs: pick(column(tokensDf, "latency_ms") as Float64Array, new Float64Array(n)),
-    pieceBytes: pick(column(tokensDf, "piece_bytes") as Int32Array, new Int32Array(n)),
+    run,
+    tokenIndex: column(tokensDf, "token_index") as Int32Array,
+    position: column(tokensDf, "position") as Int32Array,
+    latencyMs: column(tokensDf, "latency_ms") as Float64Array,
+    pieceBytes: column(tokensDf, "piece_bytes") as Int32Array,
     charClass: new Uint8Array(n),
     wordInitial: new Uint8Array(n),
     idRank: new Float32Array(n),
   };
   const decodeTokens = new Int32Array(nRuns);
+  for (let k = 0; k < n; k++) decodeTokens[run[k]!]!++;
   {
-    const runCode = column(tokensDf, "run_code") as Uint32Array;
-    for (let k = 0; k < n; k++) {
-      const r = codeToRun[runCode[keep[k]!]!]!;
-      tokens.run[k] = r;
-      decodeTokens[r]!++;
+    // piece features, computed once per distinct piece (categorical code -> piece)
+    const distinct = tokensDf.select(pl.col("piece").unique()).select(
+      pl.col("piece").toPhysical().alias("code"),
+      pl.col("piece").cast(pl.String),
+    );
+    const codes = distinct.getColumn("code").toTypedArray() as Uint32Array;
+    const pieces = distinct.getColumn("piece").toArray() as string[];
+    let max = -1;
+    for (const c of codes) if (c > max) max = c;
+    const pieceClass = new Uint8Array(max + 1);
+    const pieceInitial = new Uint8Array(max + 1);
+    for (let i = 0; i < codes.length; i++) {
+      pieceClass[codes[i]!] = CHAR_CLASSES.indexOf(classifyPiece(pieces[i]!));
+      pieceInitial[codes[i]!] = pieces[i]!.startsWith(" ") ? 1 : 0;
     }
-  }
-  {
-    const pieceCode = column(tokensDf, "piece_code") as Uint32Array;
+    const pieceCode = column(tokensDf.select(pl.col("piece").toPhysical()), "piece") as Uint32Array;
     for (let k = 0; k < n; k++) {
-      const pc = pieceCode[keep[k]!]!;
+      const pc = pieceCode[k]!;
       tokens.charClass[k] = pieceClass[pc]!;
       tokens.wordInitial[k] = pieceInitial[pc]!;
     }
@@ -333,13 +333,13 @@ export function prepareTrace(trace: AnalysisInput): PreparedTrace {
   {
     const tokenId = column(tokensDf, "token_id") as Int32Array;
     let maxId = 0;
-    for (let k = 0; k < n; k++) if (tokenId[keep[k]!]! > maxId) maxId = tokenId[keep[k]!]!;
+    for (let k = 0; k < n; k++) if (tokenId[k]! > maxId) maxId = tokenId[k]!;
     const rankOf = new Float64Array(maxId + 1);
-    for (let k = 0; k < n; k++) rankOf[tokenId[keep[k]!]!] = 1;
+    for (let k = 0; k < n; k++) rankOf[tokenId[k]!] = 1;
     let distinct = 0;
     for (let id = 0; id <= maxId; id++) if (rankOf[id] === 1) rankOf[id] = distinct++;
     const scale = distinct > 1 ? 1 / (distinct - 1) : 0;
-    for (let k = 0; k < n; k++) tokens.idRank[k] = rankOf[tokenId[keep[k]!]!]! * scale;
+    for (let k = 0; k < n; k++) tokens.idRank[k] = rankOf[tokenId[k]!]! * scale;
   }
 
   const runs: PreparedRuns = {
@@ -375,33 +375,12 @@ export function prepareTrace(trace: AnalysisInput): PreparedTrace {
   };
 }
 
-/** Maps each code of `codeCol` to `f` of its value in `valueCol` (one row per code). */
-function codeTable(
-  df: pl.DataFrame,
-  codeCol: string,
-  valueCol: string,
-  f: (value: string) => number,
-): Int32Array {
-  const table = df.groupBy(codeCol).agg(pl.col(valueCol).first());
-  const codes = table.getColumn(codeCol).toTypedArray() as Uint32Array;
-  const values = table.getColumn(valueCol).toArray() as string[];
-  let max = -1;
-  for (const c of codes) if (c > max) max = c;
-  const out = new Int32Array(max + 1);
-  for (let k = 0; k < codes.length; k++) out[codes[k]!] = f(values[k]!);
-  return out;
-}
-
 function column(df: pl.DataFrame, name: string): Int32Array | Uint32Array | Float64Array {
   return df.getColumn(name).toTypedArray();
 }
 
-function collect(
-  table: TraceTable,
-  name: string,
-  needed: readonly string[],
-  select: pl.Expr[],
-): pl.DataFrame {
+/** A table as a lazy frame, after checking it has the needed columns. */
+function lazyTable(table: TraceTable, name: string, needed: readonly string[]): pl.LazyDataFrame {
   const what = `the ${name} table of the trace`;
   const have = new Set(frameColumns(table, what));
   const missing = needed.find((c) => !have.has(c));
@@ -410,5 +389,14 @@ function collect(
       `Cannot prepare trace: the ${name} table must have column "${missing}", found none`,
     );
   }
-  return lazyPolars(table, what).select(...select).collectSync();
+  return lazyPolars(table, what);
+}
+
+function collect(
+  table: TraceTable,
+  name: string,
+  needed: readonly string[],
+  select: pl.Expr[],
+): pl.DataFrame {
+  return lazyTable(table, name, needed).select(...select).collectSync();
 }

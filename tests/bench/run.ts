@@ -5,12 +5,14 @@
  * - `parity`: tracer decode rate vs llama.cpp's own `llama-bench` tg128 on the same GGUF and
  *   thread count (built from the llama.cpp source inside node-llama-cpp, see `_llama_bench.ts`),
  *   interleaved repetitions, each in a fresh process. Mean rate over all tokens: stalls count.
- * - `overhead`: tracer vs a bare `sequence.evaluate()` loop (`overhead_bench.ts`), per thread count.
+ * - `overhead`: tracer vs a bare `sequence.evaluate()` loop and vs the same native loop without
+ *   recording (`overhead_bench.ts`), per thread count.
  * - `roofline`: memory read bandwidth (`_bandwidth.ts`), weight bytes per token (GGUF reader),
  *   floor ms/token and the measured latency against it.
  * - `threads`: `probeThreads()` on the bench model: the recommended thread count.
- * - `dataset`: Parquet write rate of token rows (`DatasetWriter`), then reading a dataset of
- *   that size and running the slowdown fit and the variance decomposition (time, peak RSS).
+ * - `dataset`: Parquet write rate of token rows (`DatasetWriter.writeRuns` in batches), the
+ *   per-run `writeRun` path and its compaction (informative), then reading the batch-written
+ *   dataset and running the slowdown fit and the variance decomposition (time, peak RSS).
  * - `synth`: synthetic model generation (lfm2-350m q8_0) in MB/s.
  *
  * Usage: `deno task bench [--quick] [--only parity,overhead] [--model m.gguf] [--threads 1,2]
@@ -106,19 +108,30 @@ interface DatasetChildArgs {
   dir: string;
   rows: number;
   runTokens: number;
+  /** Token rows per `writeRuns()` call. */
+  batchRows: number;
+  /** Runs written one by one with `writeRun()` (then compacted), into a separate dataset. */
+  perRunRuns: number;
 }
 
 interface DatasetWriteResult {
   rows: number;
   runs: number;
   simulateS: number;
+  /** `writeRuns()` batches plus `create()` and `finish()`. */
   writeS: number;
   rowsPerS: number;
+  batchRows: number;
+  batches: number;
   bytes: number;
-  /** Rows of the one-file write (Parquet encoding alone, no per-run files). */
-  bulkRows: number;
-  bulkS: number;
-  bulkRowsPerS: number;
+  /** The per-run path: `writeRun()` of `perRunRuns` runs, then `finish()` compacting them. */
+  perRunRuns: number;
+  perRunRows: number;
+  perRunS: number;
+  perRunMs: number;
+  perRunRowsPerS: number;
+  compactS: number;
+  compactRowsPerS: number;
 }
 
 async function dirBytes(dir: string): Promise<number> {
@@ -133,7 +146,8 @@ async function dirBytes(dir: string): Promise<number> {
 
 async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResult> {
   const { simulateTrace } = await import("../../lib/simulate.ts");
-  const { DatasetWriter, tableFrame } = await import("../../lib/dataset.ts");
+  const { DatasetWriter } = await import("../../lib/dataset.ts");
+  type RunRecord = import("../../lib/dataset.ts").RunRecord;
   const depths = [0, 512, 1024, 2048, 4096];
   const prompts = ["simple", "complex"].flatMap((cls) =>
     [24, 40].map((promptTokens) => ({
@@ -150,9 +164,12 @@ async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResul
   const t0 = performance.now();
   const trace = simulateTrace({ prompts, depths, repetitions, seed: 1 });
   const session = trace.sessions.toRecords()[0] as Record<string, unknown>;
-  const runs = trace.runs.toRecords() as Record<string, unknown>[];
+  const runs = (trace.runs.toRecords() as Record<string, unknown>[]).map((run) => {
+    const { session_id: _s, run_id: _r, ...record } = run;
+    return record as unknown as RunRecord;
+  });
   const simulateS = (performance.now() - t0) / 1000;
-  // Token columns of rows [offset, offset + n), extracted from the frame per run (never the
+  // Token columns of rows [offset, offset + n), extracted from the frame per batch (never the
   // whole 10M-row columns as JS arrays); extraction is outside the timed writes.
   const columns = (offset: number, n: number) => {
     const part = (trace.tokens as unknown as pl.DataFrame).slice(offset, n);
@@ -168,23 +185,30 @@ async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResul
       latency_ms: Float64Array.from(get("latency_ms") as number[]),
     };
   };
+  // deno-lint-ignore no-explicit-any
+  const info = session as any;
 
+  // The target: many runs per call, `writeRuns()` in batches of ~batchRows token rows.
   await Deno.remove(a.dir, { recursive: true }).catch(() => {});
   let writeMs = 0;
   let t1 = performance.now();
-  // deno-lint-ignore no-explicit-any
-  const writer = await DatasetWriter.create(a.dir, session as any, { suite: "bench" });
+  const writer = await DatasetWriter.create(a.dir, info, { suite: "bench" });
   writeMs += performance.now() - t1;
   let offset = 0;
-  for (const run of runs) {
-    const n = run.output_tokens as number;
-    const { session_id: _s, run_id: _r, ...record } = run;
+  let batches = 0;
+  for (let r = 0; r < runs.length;) {
+    const batch: RunRecord[] = [];
+    let n = 0;
+    while (r < runs.length && (n === 0 || n + runs[r]!.output_tokens <= a.batchRows)) {
+      n += runs[r]!.output_tokens;
+      batch.push(runs[r++]!);
+    }
     const cols = columns(offset, n);
     t1 = performance.now();
-    // deno-lint-ignore no-explicit-any
-    await writer.writeRun(record as any, cols);
+    await writer.writeRuns(batch, cols);
     writeMs += performance.now() - t1;
     offset += n;
+    batches++;
   }
   t1 = performance.now();
   await writer.finish("complete");
@@ -192,25 +216,42 @@ async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResul
   const writeS = writeMs / 1000;
   const bytes = await dirBytes(a.dir);
 
-  // The same rows in one file: what Parquet encoding costs without per-run files.
-  const bulkRows = Math.min(offset, 1_000_000);
-  const bulk = columns(0, bulkRows);
-  const sid = new Array<string>(bulkRows).fill(String(session.session_id));
-  const t2 = performance.now();
-  tableFrame("tokens", { session_id: sid, run_id: sid, ...bulk })
-    .writeParquet(`${a.dir}/../bulk.parquet`, { compression: "zstd" });
-  const bulkS = (performance.now() - t2) / 1000;
-  await Deno.remove(`${a.dir}/../bulk.parquet`).catch(() => {});
+  // The tracer's path: one tokens file and one runs file per run, then `finish()` compacting
+  // them into one range file pair; a separate dataset, left out of the read below.
+  const perRunDir = `${a.dir}-per-run`;
+  await Deno.remove(perRunDir, { recursive: true }).catch(() => {});
+  const perRun = await DatasetWriter.create(perRunDir, info, { suite: "bench" });
+  const perRunRuns = Math.min(a.perRunRuns, runs.length);
+  let perRunMs = 0;
+  let perRunRows = 0;
+  for (const run of runs.slice(0, perRunRuns)) {
+    const n = run.output_tokens;
+    const cols = columns(perRunRows, n);
+    t1 = performance.now();
+    await perRun.writeRun(run, cols);
+    perRunMs += performance.now() - t1;
+    perRunRows += n;
+  }
+  t1 = performance.now();
+  await perRun.finish("complete");
+  const compactS = (performance.now() - t1) / 1000;
+  await Deno.remove(perRunDir, { recursive: true }).catch(() => {});
   return {
     rows: offset,
     runs: runs.length,
     simulateS,
     writeS,
     rowsPerS: offset / writeS,
+    batchRows: a.batchRows,
+    batches,
     bytes,
-    bulkRows,
-    bulkS,
-    bulkRowsPerS: bulkRows / bulkS,
+    perRunRuns,
+    perRunRows,
+    perRunS: perRunMs / 1000,
+    perRunMs: perRunMs / perRunRuns,
+    perRunRowsPerS: perRunRows / (perRunMs / 1000),
+    compactS,
+    compactRowsPerS: perRunRows / compactS,
   };
 }
 
@@ -413,6 +454,9 @@ interface OverheadRowResult {
   tracerMedian: number;
   ratioMedian: number;
   ratioRange: [number, number];
+  nativeMedian: number;
+  ratioNativeMedian: number;
+  ratioNativeRange: [number, number];
   pairs: number;
 }
 
@@ -420,7 +464,7 @@ async function rowOverhead(o: Options): Promise<OverheadRowResult[]> {
   const out: OverheadRowResult[] = [];
   for (const t of o.threads) {
     const pairs = o.quick ? 3 : 10;
-    log(`overhead: ${pairs} interleaved pairs at ${t} thread(s)`);
+    log(`overhead: ${pairs} interleaved rounds at ${t} thread(s)`);
     const r = await runChild<OverheadRowResult & { runs: unknown[] }>("overhead", {
       model: o.model,
       threads: t,
@@ -433,9 +477,16 @@ async function rowOverhead(o: Options): Promise<OverheadRowResult[]> {
       tracerMedian: r.tracerMedian,
       ratioMedian: r.ratioMedian,
       ratioRange: r.ratioRange,
+      nativeMedian: r.nativeMedian,
+      ratioNativeMedian: r.ratioNativeMedian,
+      ratioNativeRange: r.ratioNativeRange,
       pairs,
     });
-    log(`overhead t=${t}: ratio ${r.ratioMedian.toFixed(4)}`);
+    log(
+      `overhead t=${t}: tracer/evaluate() ${r.ratioMedian.toFixed(4)}, tracer/native ${
+        r.ratioNativeMedian.toFixed(4)
+      }`,
+    );
   }
   return out;
 }
@@ -514,6 +565,11 @@ interface DatasetResult {
   read: DatasetReadResult;
 }
 
+/** Token rows per `writeRuns()` call in the dataset row. */
+const DATASET_BATCH_ROWS = 1_000_000;
+/** Runs the dataset row writes one by one (`writeRun()`, then compaction): 1M rows of 250-token runs. */
+const DATASET_PER_RUN_RUNS = 4_000;
+
 async function rowDataset(o: Options): Promise<DatasetResult> {
   const dir = `${OUT_DIR}/dataset`;
   log(`dataset: simulating and writing ${o.rows.toLocaleString("en-US")} token rows`);
@@ -521,10 +577,19 @@ async function rowDataset(o: Options): Promise<DatasetResult> {
     dir,
     rows: o.rows,
     runTokens: o.runTokens,
+    batchRows: DATASET_BATCH_ROWS,
+    perRunRuns: DATASET_PER_RUN_RUNS,
   });
   log(
-    `dataset: wrote ${write.rows} rows in ${write.runs} runs: ${write.writeS.toFixed(1)} s (${
-      (write.rowsPerS / 1e6).toFixed(2)
+    `dataset: wrote ${write.rows} rows in ${write.runs} runs with writeRuns: ${
+      write.writeS.toFixed(1)
+    } s (${(write.rowsPerS / 1e6).toFixed(2)} M rows/s)`,
+  );
+  log(
+    `dataset: writeRun ${write.perRunMs.toFixed(2)} ms per run (${
+      (write.perRunRowsPerS / 1e6).toFixed(3)
+    } M rows/s); compaction of ${write.perRunRuns} runs ${write.compactS.toFixed(2)} s (${
+      (write.compactRowsPerS / 1e6).toFixed(2)
     } M rows/s)`,
   );
   const read = await runChild<DatasetReadResult>("dataset-read", { dir });
@@ -634,17 +699,22 @@ function sections(r: Results, o: Options): Map<RowName, string> {
     s.set(
       "overhead",
       [
-        "| threads | bare loop t/s | tracer t/s | ratio (target ≥ 0.99) | pair range |",
-        "| --- | --- | --- | --- | --- |",
+        "| threads | `evaluate()` loop t/s | bare native loop t/s | tracer t/s | tracer / `evaluate()` (target ≥ 0.99) | range | tracer / native | range |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ...overhead.map((x) =>
-          `| ${x.threads} | ${f(x.bareMedian)} | ${f(x.tracerMedian)} | **${
+          `| ${x.threads} | ${f(x.bareMedian)} | ${f(x.nativeMedian)} | ${f(x.tracerMedian)} | **${
             f(x.ratioMedian, 4)
-          }** | ${f(x.ratioRange[0], 3)}–${f(x.ratioRange[1], 3)} |`
+          }** | ${f(x.ratioRange[0], 3)}–${f(x.ratioRange[1], 3)} | ${
+            f(x.ratioNativeMedian, 4)
+          } | ${f(x.ratioNativeRange[0], 3)}–${f(x.ratioNativeRange[1], 3)} |`
         ),
         "",
         `Medians over ${
           overhead[0]?.pairs ?? 0
-        } interleaved pairs in one process (\`tests/bench/overhead_bench.ts\`), 128 tokens per run.`,
+        } interleaved rounds in one process (\`tests/bench/overhead_bench.ts\`), 128 tokens per run, greedy. ` +
+        "`evaluate()` loop: node-llama-cpp's public `sequence.evaluate()`; bare native loop: the " +
+        "tracer's decode loop on node-llama-cpp's native context with nothing recorded, so tracer / " +
+        "native is the recording's own cost.",
       ].join("\n"),
     );
   }
@@ -702,16 +772,21 @@ function sections(r: Results, o: Options): Map<RowName, string> {
       [
         "| measure | value | target |",
         "| --- | --- | --- |",
-        `| Parquet write rate (\`DatasetWriter.writeRun\`, ${
-          ds.write.runs.toLocaleString("en-US")
-        } runs of ${Math.round(ds.write.rows / ds.write.runs)} tokens) | **${
-          f(ds.write.rowsPerS / 1e6)
-        } M rows/s** (${f(ds.write.writeS, 1)} s, ${
+        `| Parquet write rate (\`DatasetWriter.writeRuns\`, ${ds.write.batches} calls of ≤ ${
+          ds.write.batchRows.toLocaleString("en-US")
+        } rows; ${ds.write.runs.toLocaleString("en-US")} runs of ${
+          Math.round(ds.write.rows / ds.write.runs)
+        } tokens) | **${f(ds.write.rowsPerS / 1e6)} M rows/s** (${f(ds.write.writeS, 1)} s, ${
           f(ds.write.bytes / 2 ** 20, 0)
         } MiB) | ≥ 2 M rows/s |`,
-        `| Parquet encoding alone (\`tableFrame\` + zstd \`writeParquet\` of ${
-          ds.write.bulkRows.toLocaleString("en-US")
-        } rows in one file) | ${f(ds.write.bulkRowsPerS / 1e6)} M rows/s | |`,
+        `| per-run writes (\`DatasetWriter.writeRun\`: one tokens + one runs file per run, ${
+          ds.write.perRunRuns.toLocaleString("en-US")
+        } runs, separate dataset) | ${f(ds.write.perRunMs)} ms per run (${
+          f(ds.write.perRunRowsPerS / 1e6, 3)
+        } M rows/s) | |`,
+        `| compaction of those runs (\`finish()\` → \`compactSession\`: one range file pair) | ${
+          f(ds.write.compactS)
+        } s (${f(ds.write.compactRowsPerS / 1e6)} M rows/s) | |`,
         `| read ${
           ds.read.tokenRows.toLocaleString("en-US")
         }-decode-token dataset + slowdown fit + variance decomposition | **${
