@@ -120,6 +120,8 @@ export {
   parseSuite,
   type PlannedRun,
   type PromptMode,
+  resolveSuite,
+  type ResolveSuiteOptions,
   type RunOrder,
   type Suite,
   SUITE_DEFAULTS,
@@ -128,6 +130,8 @@ export {
   type SuiteSweeps,
 } from "./lib/suite.ts";
 export {
+  compareThreads,
+  type CompareThreadsOptions,
   type DatasetTables,
   formatSummary,
   type PromptSummary,
@@ -136,6 +140,8 @@ export {
   type SummarizeRunsOptions,
   summarizeSession,
   type SummarizeSessionOptions,
+  type ThreadsComparison,
+  type ThreadsRow,
   type TraceSummary,
   type WarmupSummary,
 } from "./lib/summary.ts";

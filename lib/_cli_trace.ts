@@ -13,6 +13,7 @@ import {
   expandPlan,
   loadSuite,
   type PlannedRun,
+  resolveSuite,
   type Suite,
   SUITE_DEFAULTS,
 } from "./suite.ts";
@@ -55,11 +56,10 @@ export const TRACE_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "threads",
-    kind: "intList",
-    min: 1,
-    placeholder: "<n,...>",
+    kind: "string",
+    placeholder: "<n,...|cores>",
     defaultText: "the suite's sweep, else physical cores",
-    help: "compute threads; a list sweeps",
+    help: "compute threads; a list sweeps; cores sweeps 1 to the physical cores",
   },
   {
     name: "reps",
@@ -155,8 +155,10 @@ interface TracePlan {
   readonly planVersion: 1;
   /** The suite as given (name or path). */
   readonly suite: string;
-  /** The suite after flag overrides. */
+  /** The suite after flag overrides, resolved (a `"cores"` threads sweep as its list). */
   readonly suiteDefinition: Suite;
+  /** `"cores"` when the threads sweep was given so (before it was resolved). */
+  readonly threadsGiven?: "cores";
   readonly model: { readonly path: string; readonly sha256: string; readonly synthetic: boolean };
   readonly gpu: GpuChoice;
   readonly backend: string;
@@ -259,10 +261,36 @@ async function readModelInfo(path: string): Promise<GgufInfo> {
   }
 }
 
+/**
+ * The `--threads` value: `cores`, or distinct integers >= 1 separated by commas.
+ *
+ * @throws {UsageError} On anything else.
+ */
+function threadsFlag(flags: ParsedFlags): readonly number[] | "cores" | undefined {
+  const text = flags.string("threads");
+  if (text === undefined || text === "cores") return text;
+  const values = text.split(",").map((part) => /^\s*\+?\d+\s*$/.test(part) ? Number(part) : NaN);
+  if (!values.every((v) => Number.isSafeInteger(v) && v >= 1)) {
+    throw new UsageError(
+      `Cannot parse --threads: expected "cores" or integers >= 1 separated by commas, found ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  if (new Set(values).size !== values.length) {
+    throw new UsageError(
+      `Cannot parse --threads: expected a list without repeated values, found ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return values;
+}
+
 /** The suite after the flags that override it. */
 function applyOverrides(suite: Suite, flags: ParsedFlags): Suite {
   const maxTokens = flags.int("max-tokens");
-  const threads = flags.intList("threads");
+  const threads = threadsFlag(flags);
   const depth = flags.intList("depth");
   return {
     ...suite,
@@ -281,7 +309,8 @@ function applyOverrides(suite: Suite, flags: ParsedFlags): Suite {
 }
 
 function settingFlags(flags: ParsedFlags): Record<string, unknown> {
-  const all = flags.toRecord();
+  const all: Record<string, unknown> = flags.toRecord();
+  if (all.threads !== undefined) all.threads = threadsFlag(flags);
   return Object.fromEntries(SETTING_FLAGS.filter((name) => name in all).map((n) => [n, all[n]]));
 }
 
@@ -383,6 +412,7 @@ async function trace(args: string[]): Promise<number> {
     const stored = sessionSettings(plan);
     for (const [name, value] of Object.entries(settingFlags(flags))) {
       const text = (v: unknown) => Array.isArray(v) ? v.join(",") : String(v ?? "per prompt");
+      if (name === "threads" && value === "cores" && plan.threadsGiven === "cores") continue;
       if (text(stored[name]) !== text(value)) {
         fail(
           `Cannot resume ${JSON.stringify(resumeDir)}: --${name} ${
@@ -466,12 +496,13 @@ async function trace(args: string[]): Promise<number> {
   const contextSize = plan?.contextSize ??
     Math.min(trainContext, Math.max(DEFAULT_CONTEXT, Math.ceil(needed / 256) * 256));
 
-  // 4. Open the session: loads the model.
+  // 4. Open the session: loads the model. Without a threads list (none, or "cores" to be
+  //    resolved from the session) the session default is the physical cores.
   const threadsList = suite.sweeps.threads;
   const session = await openSession(modelPath, {
     ...(plan !== undefined
       ? { threads: plan.threads }
-      : threadsList === undefined
+      : threadsList === undefined || threadsList === "cores"
       ? {}
       : { threads: threadsList[0]! }),
     gpu,
@@ -503,17 +534,20 @@ async function trace(args: string[]): Promise<number> {
     let writer;
     let done = new Set<number>();
     if (plan === undefined) {
+      // "cores" becomes 1..physical cores here, once; plan.json keeps the list for --resume.
+      const resolved = resolveSuite(suite, { cores: info.cpu_math_cores });
       plan = {
         planVersion: 1,
         suite: suiteName,
-        suiteDefinition: suite,
+        suiteDefinition: resolved,
+        ...(suite.sweeps.threads === "cores" ? { threadsGiven: "cores" as const } : {}),
         model: { path: modelPath, sha256: info.model_sha256, synthetic: info.model_synthetic },
         gpu,
         backend: info.backend,
         threads: info.threads,
         contextSize,
         promptTokens: counts,
-        runs: expandPlan(suite, { threads: info.threads, batchSize: DEFAULT_BATCH_SIZE }),
+        runs: expandPlan(resolved, { threads: info.threads, batchSize: DEFAULT_BATCH_SIZE }),
       };
       writer = await DatasetWriter.create(outDir, info, {
         suite: suiteName,

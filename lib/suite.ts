@@ -11,6 +11,7 @@
 
 import defaultSuiteJson from "../data/suites/default.json" with { type: "json" };
 import depthSuiteJson from "../data/suites/depth.json" with { type: "json" };
+import threadsSuiteJson from "../data/suites/threads.json" with { type: "json" };
 import { closest } from "./_args.ts";
 
 /** How a prompt is given to the model: through its chat template, or as raw text. */
@@ -58,8 +59,11 @@ export interface SuiteSampling {
 
 /** Optional sweeps: each list multiplies the plan. An absent list means the session default. */
 export interface SuiteSweeps {
-  /** Compute thread counts. */
-  readonly threads?: readonly number[];
+  /**
+   * Compute thread counts, or `"cores"`: 1 up to the machine's physical cores, resolved when
+   * the plan is made (see {@linkcode resolveSuite}).
+   */
+  readonly threads?: readonly number[] | "cores";
   /** Context depths: filler tokens evaluated before the prompt. */
   readonly depth?: readonly number[];
   /** Batch sizes. */
@@ -120,6 +124,7 @@ export const SUITE_DEFAULTS: {
 const BUILTIN_JSON: Readonly<Record<string, unknown>> = {
   default: defaultSuiteJson,
   depth: depthSuiteJson,
+  threads: threadsSuiteJson,
 };
 
 /**
@@ -130,7 +135,7 @@ const BUILTIN_JSON: Readonly<Record<string, unknown>> = {
  * import { BUILTIN_SUITES } from "@tokentrace/tokentrace";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(BUILTIN_SUITES, ["default", "depth"]);
+ * assert.deepEqual(BUILTIN_SUITES, ["default", "depth", "threads"]);
  * ```
  */
 export const BUILTIN_SUITES: readonly string[] = Object.keys(BUILTIN_JSON);
@@ -309,8 +314,15 @@ export function parseSuite(value: unknown, source: string): Suite {
     }
     return values;
   };
+  const threads = (v: Json): readonly number[] | "cores" => {
+    if (v === "cores") return v;
+    if (!Array.isArray(v) || v.length === 0) {
+      check.fail("sweeps.threads", 'a non-empty array of integers >= 1 or "cores"', v);
+    }
+    return list("threads", v, 1)!;
+  };
   const sweeps: SuiteSweeps = {
-    ...(w.threads === undefined ? {} : { threads: list("threads", w.threads, 1) }),
+    ...(w.threads === undefined ? {} : { threads: threads(w.threads) }),
     ...(w.depth === undefined ? {} : { depth: list("depth", w.depth, 0) }),
     ...(w.batchSize === undefined ? {} : { batchSize: list("batchSize", w.batchSize, 1) }),
   };
@@ -392,6 +404,54 @@ export async function loadSuite(nameOrPath: string): Promise<Suite> {
   return parseSuite(value, nameOrPath);
 }
 
+/** Options for {@linkcode resolveSuite}. */
+export interface ResolveSuiteOptions {
+  /**
+   * The machine's cores, for `sweeps.threads: "cores"`. The CLI passes the physical cores
+   * node-llama-cpp reports (`SessionInfo.cpu_math_cores`), the session's default threads.
+   *
+   * @default {navigator.hardwareConcurrency (logical cores)}
+   */
+  cores?: number;
+}
+
+/**
+ * Resolves a suite's symbolic settings: `sweeps.threads: "cores"` becomes the list 1, 2, ...
+ * up to `cores`. A suite without symbolic settings is returned as is. Resolve once, when the
+ * plan is made, and store the resolved suite, so a resumed session runs the same list on any
+ * machine.
+ *
+ * @param suite The suite.
+ * @param options The machine's cores.
+ * @returns The suite with every sweep a list of numbers.
+ * @throws {RangeError} When `cores` is not an integer >= 1.
+ *
+ * @example Sweep 1 to 4 threads on a 4-core machine
+ * ```ts
+ * import { parseSuite, resolveSuite } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const suite = parseSuite({
+ *   prompts: [{ id: "hi", class: "simple", text: "Say hi", maxTokens: 8 }],
+ *   sweeps: { threads: "cores" },
+ * }, "mine.json");
+ * assert.deepEqual(resolveSuite(suite, { cores: 4 }).sweeps.threads, [1, 2, 3, 4]);
+ * ```
+ */
+export function resolveSuite(suite: Suite, options: ResolveSuiteOptions = {}): Suite {
+  const { cores = navigator.hardwareConcurrency } = options;
+  if (suite.sweeps.threads !== "cores") return suite;
+  if (!Number.isSafeInteger(cores) || cores < 1) {
+    throw new RangeError(
+      `Cannot resolve threads "cores" of suite ${
+        JSON.stringify(suite.name)
+      }: cores must be an integer >= 1, found ${cores}`,
+    );
+  }
+  const threads = Array.from({ length: cores }, (_, i) => i + 1);
+  return { ...suite, sweeps: { ...suite.sweeps, threads } };
+}
+
 /** One planned run: what to run, and where it sits in the plan. */
 export interface PlannedRun {
   /** Position in the plan, from 0; also the run's `order_index`. */
@@ -420,8 +480,11 @@ export interface PlannedRun {
   readonly batchSize: number;
 }
 
-/** Options for {@linkcode expandPlan}: the values used where the suite has no sweep. */
-export interface ExpandPlanOptions {
+/**
+ * Options for {@linkcode expandPlan}: the values used where the suite has no sweep, and the
+ * cores behind `sweeps.threads: "cores"`.
+ */
+export interface ExpandPlanOptions extends ResolveSuiteOptions {
   /**
    * Threads for every run when the suite has no `threads` sweep.
    *
@@ -460,11 +523,12 @@ function shuffle<T>(items: T[], random: () => number): T[] {
  * Expands a suite into its ordered list of runs: every cell (prompt × threads × depth ×
  * batch size) gets `warmup` warm-up runs then `repetitions` measured runs, arranged by
  * the suite's `order` with its `seed`. The same suite and options always give the same
- * plan.
+ * plan. A `"cores"` threads sweep is resolved first (see {@linkcode resolveSuite}).
  *
  * @param suite The suite.
- * @param options Values for settings the suite does not sweep.
+ * @param options Values for settings the suite does not sweep, and the machine's cores.
  * @returns The planned runs, `orderIndex` 0, 1, 2, ...
+ * @throws {RangeError} When `cores` is needed and not an integer >= 1.
  *
  * @example Interleave two prompts
  * ```ts
@@ -486,11 +550,12 @@ function shuffle<T>(items: T[], random: () => number): T[] {
  * ```
  */
 export function expandPlan(suite: Suite, options: ExpandPlanOptions = {}): PlannedRun[] {
-  const { threads = 1, batchSize = 512 } = options;
+  const { threads = 1, batchSize = 512, ...resolve } = options;
+  const { sweeps } = resolveSuite(suite, resolve);
   const cells: Omit<PlannedRun, "orderIndex" | "repetition" | "warmup">[] = [];
-  for (const batch of suite.sweeps.batchSize ?? [batchSize]) {
-    for (const thread of suite.sweeps.threads ?? [threads]) {
-      for (const depth of suite.sweeps.depth ?? [0]) {
+  for (const batch of sweeps.batchSize ?? [batchSize]) {
+    for (const thread of (sweeps.threads as readonly number[] | undefined) ?? [threads]) {
+      for (const depth of sweeps.depth ?? [0]) {
         for (const prompt of suite.prompts) {
           cells.push({
             promptId: prompt.id,

@@ -8,10 +8,16 @@
  * over a prompt's measured runs. A stall is a decode-phase token slower than 3 times its
  * own run's median decode-phase latency.
  *
+ * When the measured runs use more than one thread count, the summary also compares thread
+ * counts and names the best one (see {@linkcode compareThreads}).
+ *
  * @module
  */
 
 import pl from "nodejs-polars";
+import tQuantile from "@stdlib/stats-base-dists-t-quantile";
+import { LEVEL, tEstimate } from "./analysis/_stats.ts";
+import type { Estimate } from "./analysis/types.ts";
 import type { Frame, LazyFrame } from "./frame.ts";
 
 /** Figures of a prompt's warm-up run(s), kept apart from the measured figures. */
@@ -102,12 +108,17 @@ export interface SessionSummary {
   readonly reportCommand: string;
 }
 
-/** A session's summary: session facts and one entry per prompt and setting. */
+/** A session's summary: session facts, one entry per prompt and setting, thread comparisons. */
 export interface TraceSummary {
   /** Session facts. */
   readonly session: SessionSummary;
   /** Per prompt (and setting) figures, in suite order. */
   readonly prompts: readonly PromptSummary[];
+  /**
+   * One comparison of thread counts per depth and batch size measured at more than one
+   * thread count (see {@linkcode compareThreads}); empty when the threads do not vary.
+   */
+  readonly threads: readonly ThreadsComparison[];
 }
 
 /**
@@ -279,6 +290,307 @@ export function summarizeRuns(
   );
 }
 
+/** One thread count of a {@linkcode ThreadsComparison}: its measured runs pooled over prompts. */
+export interface ThreadsRow {
+  /** Compute threads. */
+  readonly threads: number;
+  /** Measured runs pooled: those of the compared prompts with at least one decode token. */
+  readonly runs: number;
+  /** Decode tokens of these runs (output tokens − 1 each). */
+  readonly decodeTokens: number;
+  /** Decode time of these runs, ms (first to last token of each run, stalls included). */
+  readonly decodeMs: number;
+  /**
+   * Pooled decode rate: decode tokens / decode time × 1000, tokens/s; the mean rate over every
+   * measured decode token, stalls included (the parity benchmark's definition). Compared.
+   */
+  readonly decodeTokensPerS: number;
+  /** Median over runs of each run's decode rate, tokens/s. */
+  readonly runDecodeTokensPerSMedian: number;
+  /**
+   * Mean over runs of each run's decode rate, tokens/s, with a 95% t interval over runs
+   * (`low`/`high` are NaN, `null` in JSON, with a single run).
+   */
+  readonly runDecodeTokensPerSMean: Estimate;
+  /**
+   * The fastest count's pooled decode rate over this one's, with its 95% interval (method as
+   * in {@linkcode ThreadsComparison.ratio}); exactly 1 for the fastest count itself.
+   */
+  readonly fastestRatio: Estimate;
+  /**
+   * Whether this count ties with the fastest: `fastestRatio` below 1 + tolerance, or its
+   * interval reaching down to 1 (true for the fastest count itself).
+   */
+  readonly tiesFastest: boolean;
+}
+
+/**
+ * Thread counts compared at one depth and batch size, and the recommended count.
+ *
+ * Rule: the fastest count is the one with the highest pooled decode rate; a count ties with
+ * it when the rate ratio fastest / count is below 1 + `tolerance` or its 95% interval
+ * contains 1 (the data cannot tell them apart); the recommendation is the fewest threads
+ * among the ties: more threads must be clearly and materially faster to be worth their
+ * cores (fewer threads leave cores to the rest of the machine and stall less).
+ */
+export interface ThreadsComparison {
+  /** Context depth of the compared runs, tokens. */
+  readonly depthTokens: number;
+  /** Batch size of the compared runs, tokens. */
+  readonly batchSize: number;
+  /**
+   * Prompts pooled: those with measured runs at every compared thread count, in the order
+   * asked for (see {@linkcode CompareThreadsOptions.promptOrder}).
+   */
+  readonly promptIds: readonly string[];
+  /**
+   * Whether every thread count has the same number of measured runs of each prompt and no
+   * prompt was left out; when false (an interrupted session), the pooled rates weigh the
+   * prompts differently across thread counts.
+   */
+  readonly balanced: boolean;
+  /** One row per thread count, ascending. */
+  readonly rows: readonly ThreadsRow[];
+  /** The thread count with the highest pooled decode rate. */
+  readonly fastest: number;
+  /** The recommended thread count: the fewest threads among those tying with the fastest. */
+  readonly best: number;
+  /** The thread count `best` is compared with: the fastest of the others. */
+  readonly next: number;
+  /**
+   * Pooled decode rate of `best` over that of `next`, with a 95% interval: a Welch t
+   * interval on the log ratio, each pooled rate's variance by linearization over its runs
+   * (delta method for a ratio estimator); below 1 when a tie went to fewer threads.
+   */
+  readonly ratio: Estimate;
+  /** Ratios below 1 + tolerance count as ties. */
+  readonly tolerance: number;
+}
+
+/** Options for {@linkcode compareThreads}. */
+export interface CompareThreadsOptions {
+  /**
+   * A count whose rate ratio to the fastest is below 1 + tolerance ties with it.
+   *
+   * @default {0.02}
+   */
+  tolerance?: number;
+  /**
+   * Prompt ids in the order to list them in `promptIds`; others follow in order of first run.
+   *
+   * @default {order of each prompt's first run}
+   */
+  promptOrder?: readonly string[];
+}
+
+/** Decode tokens and seconds of the runs pooled for one thread count. */
+interface Pool {
+  readonly tokens: number[];
+  readonly seconds: number[];
+  /** Σ decode time, ms, as stored. */
+  readonly ms: number;
+  /** Pooled rate Σ tokens / Σ seconds. */
+  readonly rate: number;
+  /** Linearized variance of log(rate); NaN below 2 runs. */
+  readonly logVariance: number;
+}
+
+function pool(tokens: number[], ms: number[]): Pool {
+  const n = tokens.length;
+  const seconds = ms.map((v) => v / 1000);
+  const sumT = tokens.reduce((a, b) => a + b, 0);
+  const sumD = seconds.reduce((a, b) => a + b, 0);
+  const rate = sumT / sumD;
+  const meanD = sumD / n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += ((tokens[i]! - rate * seconds[i]!) / meanD) ** 2;
+  const logVariance = n < 2 ? Number.NaN : ss / (n - 1) / n / rate ** 2;
+  return { tokens, seconds, ms: ms.reduce((a, b) => a + b, 0), rate, logVariance };
+}
+
+const RATIO_UNIT = "ratio of pooled decode rates";
+
+/** `a.rate / b.rate` with a Welch t interval on the log ratio (delta-method variances). */
+function rateRatio(a: Pool, b: Pool): Estimate {
+  const value = a.rate / b.rate;
+  const ua = a.logVariance;
+  const ub = b.logVariance;
+  const variance = ua + ub;
+  const n = `${a.tokens.length} and ${b.tokens.length} runs`;
+  if (Number.isNaN(variance)) {
+    return { value, low: NaN, high: NaN, unit: RATIO_UNIT, method: `no interval: ${n}` };
+  }
+  const df = variance ** 2 / (ua ** 2 / (a.tokens.length - 1) + ub ** 2 / (b.tokens.length - 1));
+  const half = variance === 0 ? 0 : tQuantile(1 - (1 - LEVEL) / 2, df) * Math.sqrt(variance);
+  return {
+    value,
+    low: value * Math.exp(-half),
+    high: value * Math.exp(half),
+    unit: RATIO_UNIT,
+    method: `Welch t interval on the log ratio over ${n}, each pooled rate's variance by ` +
+      "linearization over its runs (delta method)",
+  };
+}
+
+/**
+ * Compares thread counts by decode rate and recommends one, from a dataset's `runs` table
+ * (columns as in `SCHEMA`; measured runs only, warm-ups left out).
+ *
+ * One comparison per combination of depth and batch size that was measured at more than one
+ * thread count: the best count may differ between them, so they are never pooled. Within a
+ * combination the prompts are pooled, keeping only prompts measured at every thread count
+ * so each count runs the same workload. Per thread count: the pooled decode rate (decode
+ * tokens / decode time, stalls included: the mean rate over every measured decode token),
+ * the median run decode rate and the mean run decode rate with a 95% t interval over runs.
+ * The recommendation follows the rule of {@linkcode ThreadsComparison}; like `probeThreads()`,
+ * ties go to fewer threads.
+ *
+ * @param runs The `runs` table.
+ * @param options The tie tolerance and the order of prompt ids.
+ * @returns One comparison per depth and batch size with more than one thread count, ordered
+ * by batch size then depth; empty when no thread count varies.
+ * @throws {RangeError} When `tolerance` is not a number from 0 to below 1.
+ *
+ * @example Two threads decode clearly faster than one
+ * ```ts
+ * import { compareThreads } from "@tokentrace/tokentrace";
+ * import pl from "nodejs-polars";
+ * import assert from "node:assert/strict";
+ *
+ * // 64 tokens per run: 63 decode tokens in about 1.5 s at 1 thread, about 1 s at 2 threads.
+ * const seconds = [1.5, 1.45, 1.55, 1.0, 0.95, 1.05];
+ * const runs = pl.DataFrame({
+ *   warmup: seconds.map(() => false),
+ *   prompt_id: seconds.map(() => "p"),
+ *   threads: [1, 1, 1, 2, 2, 2],
+ *   depth_tokens: seconds.map(() => 0),
+ *   batch_size: seconds.map(() => 512),
+ *   output_tokens: seconds.map(() => 64),
+ *   decode_ms: seconds.map((s) => s * 1000),
+ * });
+ * const [c] = compareThreads(runs);
+ * assert.equal(c?.best, 2);
+ * assert.equal(c?.next, 1);
+ * assert.equal(c?.rows[0]?.decodeTokensPerS, 42);
+ * assert.ok(c!.ratio.low > 1 && Math.abs(c!.ratio.value - 1.5) < 1e-12);
+ * ```
+ */
+export function compareThreads(
+  runs: Frame | LazyFrame,
+  options: CompareThreadsOptions = {},
+): ThreadsComparison[] {
+  const { tolerance = 0.02, promptOrder = [] } = options;
+  if (!(tolerance >= 0 && tolerance < 1)) {
+    throw new RangeError(
+      `Cannot compare threads: tolerance must be a number from 0 to below 1, found ${tolerance}`,
+    );
+  }
+  const all = collect(runs);
+  const r = all.columns.includes("order_index") ? all.sort("order_index") : all;
+  const warmup = column(r, "warmup");
+  const promptId = column(r, "prompt_id") as string[];
+  const threads = numbers(r, "threads");
+  const depth = numbers(r, "depth_tokens");
+  const batch = numbers(r, "batch_size");
+  const output = numbers(r, "output_tokens");
+  const decodeMs = numbers(r, "decode_ms");
+  // (depth, batch) -> threads -> prompt -> measured runs with decode tokens
+  const groups = new Map<string, Map<number, Map<string, number[]>>>();
+  for (let i = 0; i < promptId.length; i++) {
+    if (warmup[i] !== false || !(output[i]! >= 2 && decodeMs[i]! > 0)) continue;
+    const key = JSON.stringify([batch[i], depth[i]]);
+    const byThreads = groups.get(key) ?? new Map<number, Map<string, number[]>>();
+    groups.set(key, byThreads);
+    const byPrompt = byThreads.get(threads[i]!) ?? new Map<string, number[]>();
+    byThreads.set(threads[i]!, byPrompt);
+    byPrompt.set(promptId[i]!, [...(byPrompt.get(promptId[i]!) ?? []), i]);
+  }
+  const comparisons: ThreadsComparison[] = [];
+  const keys = [...groups.keys()].sort((a, b) => {
+    const [ba, da] = JSON.parse(a) as number[];
+    const [bb, db] = JSON.parse(b) as number[];
+    return ba! - bb! || da! - db!;
+  });
+  for (const key of keys) {
+    const byThreads = groups.get(key)!;
+    if (byThreads.size < 2) continue;
+    const counts = [...byThreads.keys()].sort((a, b) => a - b);
+    const firstRun = new Map<string, number>();
+    for (const byPrompt of byThreads.values()) {
+      for (const [id, list] of byPrompt) {
+        firstRun.set(id, Math.min(firstRun.get(id) ?? Infinity, list[0]!));
+      }
+    }
+    const rank = (id: string): number => {
+      const at = promptOrder.indexOf(id);
+      return at < 0 ? promptOrder.length : at;
+    };
+    const promptIds = [...firstRun.keys()]
+      .filter((id) => counts.every((t) => byThreads.get(t)!.has(id)))
+      .sort((a, b) => rank(a) - rank(b) || firstRun.get(a)! - firstRun.get(b)!);
+    if (promptIds.length === 0) continue;
+    const balanced = promptIds.length === firstRun.size &&
+      promptIds.every((id) =>
+        new Set(counts.map((t) => byThreads.get(t)!.get(id)!.length)).size === 1
+      );
+    const pools = counts.map((t) => {
+      const indices = promptIds.flatMap((id) => byThreads.get(t)!.get(id)!);
+      return pool(indices.map((i) => output[i]! - 1), indices.map((i) => decodeMs[i]!));
+    });
+    let top = 0;
+    pools.forEach((p, k) => {
+      if (p.rate > pools[top]!.rate) top = k;
+    });
+    const ratios = pools.map((p, k): Estimate =>
+      k === top
+        ? { value: 1, low: 1, high: 1, unit: RATIO_UNIT, method: "the fastest itself" }
+        : rateRatio(pools[top]!, p)
+    );
+    const ties = ratios.map((e) => e.value < 1 + tolerance || e.low <= 1);
+    const bestAt = ties.indexOf(true);
+    let nextAt = -1;
+    pools.forEach((p, k) => {
+      if (k !== bestAt && (nextAt < 0 || p.rate > pools[nextAt]!.rate)) nextAt = k;
+    });
+    const [batchSize, depthTokens] = JSON.parse(key) as [number, number];
+    comparisons.push({
+      depthTokens,
+      batchSize,
+      promptIds,
+      balanced,
+      rows: pools.map((p, k): ThreadsRow => {
+        const rates = p.tokens.map((tokens, i) => tokens / p.seconds[i]!);
+        const n = rates.length;
+        const mean = rates.reduce((a, b) => a + b, 0) / n;
+        const sd = Math.sqrt(rates.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+        return {
+          threads: counts[k]!,
+          runs: n,
+          decodeTokens: p.tokens.reduce((a, b) => a + b, 0),
+          decodeMs: p.ms,
+          decodeTokensPerS: p.rate,
+          runDecodeTokensPerSMedian: median(rates)!,
+          runDecodeTokensPerSMean: tEstimate(
+            mean,
+            sd / Math.sqrt(n),
+            n - 1,
+            "tokens/s",
+            n < 2 ? "no interval: 1 run" : `t interval over ${n} runs`,
+          ),
+          fastestRatio: ratios[k]!,
+          tiesFastest: ties[k]!,
+        };
+      }),
+      fastest: counts[top]!,
+      best: counts[bestAt]!,
+      next: counts[nextAt]!,
+      ratio: rateRatio(pools[bestAt]!, pools[nextAt]!),
+      tolerance,
+    });
+  }
+  return comparisons;
+}
+
 /** Options for {@linkcode summarizeSession}. */
 export interface SummarizeSessionOptions {
   /**
@@ -368,6 +680,7 @@ export function summarizeSession(
     // No readable plan: a library session; keep the counts of what is on disk.
   }
   const root = datasetDir.replace(/\/+$/, "") || ".";
+  const order = promptOrder ?? planOrder;
   return {
     session: {
       sessionId,
@@ -385,7 +698,8 @@ export function summarizeSession(
       sessionDir: `${root}/session=${sessionId}`,
       reportCommand: `deno task report ${root}`,
     },
-    prompts: summarizeRuns(runs, tokens, { promptOrder: promptOrder ?? planOrder }),
+    prompts: summarizeRuns(runs, tokens, { promptOrder: order }),
+    threads: compareThreads(runs, { promptOrder: order }),
   };
 }
 
@@ -393,22 +707,87 @@ function fixed(value: number | null, digits = 1): string {
   return value === null ? "-" : value.toFixed(digits);
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** A markdown table; the first `left` columns are left-aligned, the others right-aligned. */
+function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  left = 2,
+): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) =>
     `| ${
-      cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")
+      cells.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")
     } |`;
   const rule = `|${
-    widths.map((w, i) => (i < 2 ? `-${"-".repeat(w)}-` : `-${"-".repeat(w)}:`)).join("|")
+    widths.map((w, i) => (i < left ? `-${"-".repeat(w)}-` : `-${"-".repeat(w)}:`)).join("|")
   }|`;
   return [line(header), rule, ...rows.map(line)].join("\n");
 }
 
+function threadsText(n: number): string {
+  return `${n} ${n === 1 ? "thread" : "threads"}`;
+}
+
+/** `value [low-high]`, or the value alone when the interval does not exist. */
+function withInterval(e: Estimate, digits: number, suffix = ""): string {
+  const value = `${e.value.toFixed(digits)}${suffix}`;
+  return Number.isFinite(e.low) && Number.isFinite(e.high)
+    ? `${value} [${e.low.toFixed(digits)}-${e.high.toFixed(digits)}]`
+    : value;
+}
+
+/** The lines of one threads comparison (see {@linkcode compareThreads}). */
+function threadsBlock(c: ThreadsComparison, showSetting: boolean): string[] {
+  const at = showSetting ? ` at depth ${c.depthTokens}, batch ${c.batchSize}` : "";
+  const lines = [
+    `Threads${at}: measured runs of ${c.promptIds.join(", ")} pooled per thread count`,
+    "",
+    table(
+      [
+        "threads",
+        "runs",
+        "decode tok",
+        "decode tok/s (all tokens)",
+        "run tok/s median",
+        "run tok/s mean [95% CI]",
+        "fastest/this [95% CI]",
+      ],
+      c.rows.map((row) => [
+        String(row.threads),
+        String(row.runs),
+        String(row.decodeTokens),
+        row.decodeTokensPerS.toFixed(1),
+        row.runDecodeTokensPerSMedian.toFixed(1),
+        withInterval(row.runDecodeTokensPerSMean, 1),
+        row.threads === c.fastest
+          ? "fastest"
+          : `${row.tiesFastest ? "tie " : ""}${withInterval(row.fastestRatio, 3)}`,
+      ]),
+      0,
+    ),
+    "",
+  ];
+  const ratio = withInterval(c.ratio, 3, "x");
+  lines.push(
+    c.best === c.fastest
+      ? `best: ${threadsText(c.best)}, ${ratio} the decode rate of the next, ${threadsText(c.next)}`
+      : `best: ${threadsText(c.best)}, tied with the fastest, ${threadsText(c.fastest)} ` +
+        `(${ratio} its decode rate); ties go to fewer threads`,
+  );
+  if (!c.balanced) {
+    lines.push(
+      "note: unequal runs per prompt across thread counts (interrupted session?): the pooled",
+      "rates weigh the prompts differently",
+    );
+  }
+  return lines;
+}
+
 /**
  * Renders a summary as text: session lines, a markdown table of measured figures per
- * prompt (threads, depth and batch columns appear only when they vary), the warm-up
- * runs apart, and how to open the report.
+ * prompt (threads, depth and batch columns appear only when they vary), a "Threads" block
+ * per thread comparison naming the best thread count, the warm-up runs apart, and how to
+ * open the report.
  *
  * @param summary The summary.
  * @returns Text for stdout, ending in a newline.
@@ -426,6 +805,7 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
  *     sessionDir: "data/traces/session=s", reportCommand: "deno task report data/traces",
  *   },
  *   prompts: [],
+ *   threads: [],
  * });
  * assert.match(text, /synthetic/);
  * assert.match(text, /deno task report data\/traces/);
@@ -488,6 +868,18 @@ export function formatSummary(summary: TraceSummary): string {
       ]),
     ),
   ];
+  const comparisons = summary.threads;
+  for (const c of comparisons) lines.push("", ...threadsBlock(c, comparisons.length > 1));
+  if (comparisons.length > 0) {
+    const below = +(1 + comparisons[0]!.tolerance).toFixed(6);
+    lines.push(
+      "",
+      "decode tok/s (all tokens) = all decode tokens / all decode time (stalls included);",
+      "fastest/this = ratio of these rates, 95% Welch t interval on the log ratio (delta-method",
+      `variances over runs). A count ties with the fastest when the ratio is below ${below} or`,
+      "its interval contains 1; ties go to fewer threads.",
+    );
+  }
   const warm = prompts.filter((p) => p.warmup !== null);
   if (warm.length > 0) {
     lines.push(

@@ -181,8 +181,8 @@ export interface TraceOptions {
    */
   tags?: readonly string[];
   /**
-   * Compute threads for this run; a value other than the current context's recreates the
-   * context (before the run starts, outside its timings; the KV cache is empty either way).
+   * Compute threads for this run (set on the context before the run starts, outside its
+   * timings; the context and its memory stay).
    * @default {the session's threads}
    */
   threads?: number;
@@ -431,6 +431,7 @@ interface NativeContext {
   decodeBatch(): Promise<void>;
   sampleToken(batchLogitIndex: number, sampler: NativeSampler): Promise<Token>;
   removeTokenCellsFromSequence(sequenceId: number, start: number, end: number): boolean;
+  setThreads(threads: number): void;
 }
 
 // node-llama-cpp 3.21.1's native sampler (llama._bindings.AddonSampler).
@@ -452,6 +453,7 @@ const NATIVE_METHODS = [
   "decodeBatch",
   "sampleToken",
   "removeTokenCellsFromSequence",
+  "setThreads",
 ] as const;
 
 /** The internals of node-llama-cpp the decode loop uses, or undefined when one is missing. */
@@ -691,10 +693,16 @@ class TracerSession implements Session {
     return llamaWarnings.slice(this.#warningsFrom);
   }
 
-  /** The context for these settings, created (again) when they differ from the current one's. */
+  /**
+   * The context for these settings, created (again) when its batch or context size differ from
+   * the current one's; a thread count change is a call to llama.cpp (`llama_set_n_threads`).
+   */
   async useContext(threads: number, batchSize: number, contextSize: number): Promise<LlamaContext> {
-    const settings = `${threads}/${batchSize}/${contextSize}`;
-    if (this.#context !== undefined && this.#settings === settings) return this.#context;
+    const settings = `${batchSize}/${contextSize}`;
+    if (this.#context !== undefined && this.#settings === settings) {
+      this.#native!.context.setThreads(threads);
+      return this.#context;
+    }
     await this.#context?.dispose();
     this.#context = undefined;
     const context = await this.#model.createContext({

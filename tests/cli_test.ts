@@ -159,7 +159,17 @@ Deno.test("`trace` refuses bad input with one line on stderr, exit code 2 and no
       [
         "threads 0",
         [...base, "--threads", "0"],
-        /^Cannot parse --threads: expected an integer >= 1, found "0"$/,
+        /^Cannot parse --threads: expected "cores" or integers >= 1 separated by commas, found "0"$/,
+      ],
+      [
+        "threads word",
+        [...base, "--threads", "1,all"],
+        /^Cannot parse --threads: expected "cores" or integers >= 1 separated by commas, found "1,all"$/,
+      ],
+      [
+        "threads repeated",
+        [...base, "--threads", "2,2"],
+        /^Cannot parse --threads: expected a list without repeated values, found "2,2"$/,
       ],
       [
         "negative reps",
@@ -547,6 +557,71 @@ Deno.test("`trace` stops on a signal keeping finished runs, and `--resume` compl
     for (const p of summary.prompts) {
       assert.equal(p.runs, 15);
       assert.equal(p.warmup.runs, 1);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("`trace --suite threads --threads cores` sweeps 1..physical cores and names the best count", async () => {
+  const { readDataset } = await import("../lib/dataset.ts");
+  const model = await testModel("lfm2-tiny");
+  const dir = await Deno.makeTempDir({ prefix: "tokentrace-cli-threads-" });
+  try {
+    const out = `${dir}/traces`;
+    // Short: 2 prompts x cores x 2 runs of 8 tokens. A 2-thread run first waits ~10 s for
+    // Deno's idle pool threads to exit (lib/threads.ts, settleBlockingPool).
+    const result = await trace([
+      "--model",
+      model,
+      "--suite",
+      "threads",
+      "--threads",
+      "cores",
+      "--reps",
+      "2",
+      "--warmup",
+      "0",
+      "--max-tokens",
+      "8",
+      "--out",
+      out,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const ds = await readDataset(out);
+    const cores = Number(ds.sessions.getColumn("cpu_math_cores").toArray()[0]);
+    const sessionDir = `${out}/session=${ds.sessions.getColumn("session_id").toArray()[0]}`;
+    const counts = Array.from({ length: cores }, (_, i) => i + 1);
+    const plan = JSON.parse(await Deno.readTextFile(`${sessionDir}/plan.json`));
+    assert.deepEqual(plan.suiteDefinition.sweeps.threads, counts, "resolved in plan.json");
+    assert.equal(plan.threadsGiven, "cores");
+    assert.equal(plan.runs.length, 2 * cores * 2);
+    assert.deepEqual(
+      [...new Set(ds.runs.getColumn("threads").toArray().map(Number))].sort((a, b) => a - b),
+      counts,
+    );
+    const best = /^best: (\d+) threads?, /m.exec(result.stdout);
+    assert.equal(best !== null, cores > 1, result.stdout);
+    if (best !== null) {
+      assert.match(
+        result.stdout,
+        /^Threads: measured runs of (chat-count, raw-story|raw-story, chat-count) pooled/m,
+      );
+      assert.ok(counts.includes(Number(best[1])), best[0]);
+
+      // --resume keeps the resolved list: "cores" and the list itself are the same setting.
+      assertBadInput(
+        await trace(["--resume", sessionDir, "--threads", "1"]),
+        new RegExp(`--threads 1 differs from the session's ${counts.join(",")};`),
+        "other threads",
+      );
+      const again = await trace(["--resume", sessionDir, "--threads", "cores", "--format", "json"]);
+      assert.equal(again.code, 0, again.stderr);
+      const summary = JSON.parse(again.stdout);
+      assert.equal(summary.threads.length, 1);
+      assert.equal(summary.threads[0].best, Number(best[1]));
+      assert.deepEqual(summary.threads[0].rows.map((r: { threads: number }) => r.threads), counts);
+      assert.ok(summary.threads[0].rows.every((r: { runs: number }) => r.runs === 4));
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { encode } from "gpt-3-encoder";
-import { BUILTIN_SUITES, expandPlan, loadSuite, parseSuite, type Suite } from "../mod.ts";
+import {
+  BUILTIN_SUITES,
+  expandPlan,
+  loadSuite,
+  parseSuite,
+  resolveSuite,
+  type Suite,
+} from "../mod.ts";
 
 const twoPrompts = {
   prompts: [
@@ -129,9 +136,12 @@ Deno.test("`loadSuite()` reads a file, and rejects malformed JSON, missing files
   await assert.rejects(loadSuite("dept"), {
     name: "RangeError",
     message: 'Cannot load suite "dept": no built-in suite or file by that name ' +
-      '(did you mean "depth"?); built-in suites are default, depth',
+      '(did you mean "depth"?); built-in suites are default, depth, threads',
   });
-  await assert.rejects(loadSuite("zzzzzz"), /by that name; built-in suites are default, depth/);
+  await assert.rejects(
+    loadSuite("zzzzzz"),
+    /by that name; built-in suites are default, depth, threads$/,
+  );
 });
 
 Deno.test("`expandPlan()` gives each cell its warm-ups first, then its repetitions", () => {
@@ -211,7 +221,7 @@ Deno.test("`expandPlan()` multiplies prompts by every sweep", () => {
 });
 
 Deno.test("built-in suites load, and `default` keeps the original prompts and budgets", async () => {
-  assert.deepEqual([...BUILTIN_SUITES], ["default", "depth"]);
+  assert.deepEqual([...BUILTIN_SUITES], ["default", "depth", "threads"]);
   const suite = await loadSuite("default");
   const byText = new Map(suite.prompts.map((p) => [p.text, p]));
   for (
@@ -261,4 +271,73 @@ Deno.test("the depth suite sweeps depths far beyond 50 tokens", async () => {
   assert.ok(depths.length >= 5);
   assert.ok(Math.max(...depths) >= 4096);
   assert.ok(suite.prompts.every((p) => p.maxTokens >= 50));
+});
+
+Deno.test('`parseSuite()` accepts threads "cores", and `expandPlan()` resolves it to 1..cores', () => {
+  const suite = parseSuite({ ...twoPrompts, sweeps: { threads: "cores" } }, "s.json");
+  assert.equal(suite.sweeps.threads, "cores");
+  const plan = expandPlan(suite, { threads: 9, cores: 3 });
+  assert.equal(plan.length, 2 * 3 * (1 + 5));
+  assert.deepEqual([...new Set(plan.map((run) => run.threads))].sort(), [1, 2, 3]);
+  assert.deepEqual(resolveSuite(suite, { cores: 2 }).sweeps.threads, [1, 2]);
+  assert.deepEqual(resolveSuite(suite, { cores: 1 }).sweeps.threads, [1]);
+  assert.equal(
+    resolveSuite(suite).sweeps.threads?.length,
+    navigator.hardwareConcurrency,
+    "logical cores by default",
+  );
+  const listed = parseSuite({ ...twoPrompts, sweeps: { threads: [2, 1] } }, "s.json");
+  assert.equal(resolveSuite(listed, { cores: 8 }), listed, "a list stays as it is");
+  assert.throws(() => resolveSuite(suite, { cores: 0 }), {
+    name: "RangeError",
+    message: 'Cannot resolve threads "cores" of suite "s": cores must be an integer >= 1, found 0',
+  });
+  assert.throws(
+    () => expandPlan(suite, { cores: 1.5 }),
+    /cores must be an integer >= 1, found 1.5/,
+  );
+});
+
+Deno.test('`parseSuite()` rejects a threads sweep that is neither a list nor "cores", in one line', () => {
+  const rule = 'must be a non-empty array of integers >= 1 or "cores"';
+  for (
+    const [threads, found] of [
+      ["all", '"all"'],
+      ["Cores", '"Cores"'],
+      [2, "2"],
+      [[], "[]"],
+      [null, "null"],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseSuite({ ...twoPrompts, sweeps: { threads } }, "s.json"),
+      {
+        name: "TypeError",
+        message: `Cannot load suite "s.json": key "sweeps.threads" ${rule}, found ${found}`,
+      },
+    );
+  }
+  assert.throws(
+    () => parseSuite({ ...twoPrompts, sweeps: { threads: ["cores"] } }, "s.json"),
+    /^TypeError: Cannot load suite "s.json": key "sweeps.threads\[0\]" must be an integer >= 1, found "cores"$/,
+  );
+  assert.throws(
+    () => parseSuite({ ...twoPrompts, sweeps: { threads: [1, 1] } }, "s.json"),
+    /key "sweeps.threads" must be a list without repeated values, found \[1,1\]$/,
+  );
+});
+
+Deno.test("the threads suite sweeps 1..cores with a short chat and a short raw prompt", async () => {
+  const suite = await loadSuite("threads");
+  assert.equal(suite.name, "threads");
+  assert.match(suite.description, /thread count/);
+  assert.equal(suite.sweeps.threads, "cores");
+  assert.deepEqual(suite.prompts.map((p) => p.mode).sort(), ["chat", "raw"]);
+  assert.ok(suite.prompts.every((p) => p.maxTokens === 64));
+  assert.equal(suite.warmup, 1);
+  assert.equal(suite.repetitions, 5);
+  assert.equal(suite.order, "interleaved");
+  assert.equal(suite.seed, 1);
+  assert.equal(suite.sampling.temperature, 0);
+  assert.equal(expandPlan(suite, { cores: 2 }).length, 2 * 2 * 6);
 });

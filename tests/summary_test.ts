@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import pl from "nodejs-polars";
 import {
   type ColumnType,
+  compareThreads,
   formatSummary,
   SCHEMA,
   summarizeRuns,
@@ -40,6 +41,7 @@ interface RunSpec {
   depth?: number;
   session?: string;
   cls?: string;
+  threads?: number;
 }
 
 /** runs and tokens frames for runs given by their token latencies (token 0 = TTFT). */
@@ -73,7 +75,7 @@ function dataset(specs: RunSpec[]): { runs: pl.DataFrame; tokens: pl.DataFrame }
       prompt_class: spec.cls ?? "simple",
       prompt_tokens: 5,
       depth_tokens: spec.depth ?? 0,
-      threads: 1,
+      threads: spec.threads ?? 1,
       batch_size: 512,
       output_tokens: n,
       ttft_ms: ttft,
@@ -249,4 +251,260 @@ Deno.test("`formatSummary()` shows setting columns only when they vary, and warm
   const flat = formatSummary({ ...base, prompts: base.prompts.filter((p) => p.depthTokens === 0) });
   assert.doesNotMatch(flat, /depth/);
   assert.ok(!text.includes("\u001b"));
+});
+
+/** A run of `perToken` ms per decode token (3 decode tokens after a 100 ms first token). */
+function steady(threads: number, perToken: number, prompt = "p"): RunSpec {
+  return { prompt, threads, latencies: [100, perToken, perToken, perToken] };
+}
+
+Deno.test("`compareThreads()` pools decode tokens over time per thread count and names the fastest", () => {
+  const { runs } = dataset([
+    { ...steady(1, 90), warmup: true }, // warm-ups are left out
+    steady(1, 20),
+    steady(2, 12),
+    steady(1, 25),
+    steady(2, 15),
+    steady(1, 30),
+    steady(2, 18),
+  ]);
+  const [c, ...rest] = compareThreads(runs);
+  assert.equal(rest.length, 0);
+  assert.equal(c?.depthTokens, 0);
+  assert.equal(c?.batchSize, 512);
+  assert.deepEqual(c?.promptIds, ["p"]);
+  assert.equal(c?.balanced, true);
+  const [one, two] = c!.rows;
+  // 1 thread: 9 decode tokens in 60 + 75 + 90 ms = 40 tokens/s; runs 50, 40, 33.3 tokens/s.
+  assert.equal(one?.threads, 1);
+  assert.equal(one?.runs, 3);
+  assert.equal(one?.decodeTokens, 9);
+  assert.equal(one?.decodeMs, 225);
+  assert.ok(Math.abs(one!.decodeTokensPerS - 40) < 1e-9);
+  assert.ok(Math.abs(one!.runDecodeTokensPerSMedian - 40) < 1e-9);
+  const rates = [50, 40, 100 / 3];
+  const mean = rates.reduce((a, b) => a + b) / 3;
+  const sd = Math.sqrt(rates.reduce((a, b) => a + (b - mean) ** 2, 0) / 2);
+  const half = 4.302652729911275 * sd / Math.sqrt(3); // t(0.975, 2 df)
+  const m = one!.runDecodeTokensPerSMean;
+  assert.ok(Math.abs(m.value - mean) < 1e-9);
+  assert.ok(Math.abs(m.low - (mean - half)) < 1e-6 && Math.abs(m.high - (mean + half)) < 1e-6);
+  assert.equal(m.unit, "tokens/s");
+  // 2 threads: 9 tokens in 135 ms; the ratio is 225 / 135 = 5/3 exactly.
+  assert.ok(Math.abs(two!.decodeTokensPerS - 200 / 3) < 1e-9);
+  assert.equal(c?.fastest, 2);
+  assert.equal(c?.best, 2);
+  assert.equal(c?.next, 1);
+  assert.ok(Math.abs(c!.ratio.value - 5 / 3) < 1e-12);
+  assert.ok(c!.ratio.low > 1.02 && c!.ratio.low < 5 / 3 && c!.ratio.high > 5 / 3);
+  assert.match(c!.ratio.method, /^Welch t interval on the log ratio over 3 and 3 runs/);
+  assert.deepEqual(one?.fastestRatio, c?.ratio);
+  assert.equal(two?.fastestRatio.value, 1);
+  assert.deepEqual(c!.rows.map((row) => row.tiesFastest), [false, true]);
+});
+
+Deno.test("`compareThreads()` counts stalls: a fast median does not hide a slow token", () => {
+  // 2 threads: faster runs (10 ms per token) but one 600 ms stall; 1 thread: a steady 20 ms.
+  const { runs } = dataset([
+    steady(1, 20),
+    steady(2, 10),
+    steady(1, 20),
+    { prompt: "p", threads: 2, latencies: [100, 10, 600, 10] },
+    steady(1, 21),
+    steady(2, 10),
+  ]);
+  const [c] = compareThreads(runs);
+  const [one, two] = c!.rows;
+  assert.ok(two!.runDecodeTokensPerSMedian > one!.runDecodeTokensPerSMedian);
+  assert.ok(Math.abs(two!.decodeTokensPerS - 9 / 0.68) < 1e-9);
+  assert.equal(c?.fastest, 1);
+  assert.equal(c?.best, 1);
+  assert.equal(c?.next, 2);
+});
+
+Deno.test("`compareThreads()` gives ties to fewer threads: within 2%, or an interval containing 1", () => {
+  // 2 threads 1% faster, very steady: within the tolerance.
+  const close = dataset([
+    steady(1, 20),
+    steady(2, 19.8),
+    steady(1, 20.01),
+    steady(2, 19.81),
+    steady(1, 19.99),
+    steady(2, 19.79),
+  ]);
+  const [c] = compareThreads(close.runs);
+  assert.equal(c?.fastest, 2);
+  assert.equal(c?.best, 1);
+  assert.equal(c?.next, 2);
+  assert.ok(c!.ratio.value < 1 && c!.ratio.value > 0.98);
+  assert.ok(c!.ratio.high < 1, "the interval alone would not call it a tie");
+  assert.deepEqual(c!.rows.map((row) => row.tiesFastest), [true, true]);
+  // With a zero tolerance the same data name 2 threads.
+  assert.equal(compareThreads(close.runs, { tolerance: 0 })[0]?.best, 2);
+
+  // 2 threads 10% faster on the pooled rate, but too noisy to tell: the interval contains 1.
+  const noisy = dataset([
+    steady(1, 10),
+    steady(2, 7),
+    steady(1, 30),
+    steady(2, 40),
+    steady(1, 20),
+    steady(2, 7.2),
+  ]);
+  const [n] = compareThreads(noisy.runs);
+  assert.equal(n?.fastest, 2);
+  assert.ok(n!.rows[0]!.fastestRatio.value > 1.02);
+  assert.ok(n!.rows[0]!.fastestRatio.low < 1);
+  assert.equal(n?.best, 1);
+
+  // Three counts: 3 threads fastest, 2 ties with it, 1 is clearly slower: 2 is the pick.
+  const three = dataset([1, 2, 3].flatMap((_) => [steady(1, 30), steady(2, 20.1), steady(3, 20)]));
+  const [t] = compareThreads(three.runs);
+  assert.equal(t?.fastest, 3);
+  assert.equal(t?.best, 2);
+  assert.equal(t?.next, 3);
+  assert.deepEqual(t!.rows.map((row) => row.tiesFastest), [false, true, true]);
+  assert.throws(() => compareThreads(three.runs, { tolerance: 1 }), {
+    name: "RangeError",
+    message: "Cannot compare threads: tolerance must be a number from 0 to below 1, found 1",
+  });
+});
+
+/** Seeded uniform numbers in [0, 1) (mulberry32). */
+function uniform(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** A runs frame with the columns `compareThreads()` reads. */
+function runsFrame(rows: { threads: number; prompt: string; out: number; ms: number }[]) {
+  return pl.DataFrame({
+    warmup: rows.map(() => false),
+    prompt_id: rows.map((r) => r.prompt),
+    threads: rows.map((r) => r.threads),
+    depth_tokens: rows.map(() => 0),
+    batch_size: rows.map(() => 512),
+    output_tokens: rows.map((r) => r.out),
+    decode_ms: rows.map((r) => r.ms),
+  });
+}
+
+Deno.test("`compareThreads()` ratio interval contains the true ratio, and covers it about 95% of the time", () => {
+  // Constructed: run times symmetric around 25 and 15 ms per token: the true ratio is 25 / 15.
+  const truth = 25 / 15;
+  const exact = runsFrame(
+    [0.8, 1, 1.2].flatMap((f) => [
+      { threads: 1, prompt: "a", out: 64, ms: 63 * 25 * f },
+      { threads: 2, prompt: "a", out: 64, ms: 63 * 15 * (2 - f) },
+    ]),
+  );
+  const [c] = compareThreads(exact);
+  assert.ok(Math.abs(c!.ratio.value - truth) < 1e-12);
+  assert.ok(c!.ratio.low < truth && truth < c!.ratio.high);
+
+  // Simulated: two prompts of different lengths, 5 runs each per count, 10% normal noise on
+  // each run's time (mean 1, so the true ratio stays 25 / 15).
+  const random = uniform(7);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  let covered = 0;
+  const trials = 400;
+  for (let trial = 0; trial < trials; trial++) {
+    const rows = [[1, 25], [2, 15]].flatMap(([threads, perToken]) =>
+      Array.from({ length: 5 }).flatMap(() =>
+        [["a", 64], ["b", 33]].map(([prompt, out]) => ({
+          threads: threads!,
+          prompt: String(prompt),
+          out: Number(out),
+          ms: (Number(out) - 1) * perToken! * (1 + 0.1 * normal()),
+        }))
+      )
+    );
+    const e = compareThreads(runsFrame(rows))[0]!.ratio;
+    if (e.low <= truth && truth <= e.high) covered++;
+  }
+  const coverage = covered / trials;
+  assert.ok(coverage > 0.91 && coverage < 0.98, `coverage ${coverage}`);
+});
+
+Deno.test("`compareThreads()` compares per depth, pools only prompts measured at every count", () => {
+  const { runs } = dataset([
+    steady(1, 20, "b"),
+    steady(2, 10, "b"),
+    steady(1, 20, "c"),
+    steady(2, 10, "a"),
+    steady(1, 20, "a"),
+    steady(1, 20, "b"),
+    steady(2, 10, "b"),
+    { ...steady(1, 10, "a"), depth: 256 },
+    { ...steady(2, 20, "a"), depth: 256 },
+    { ...steady(1, 10, "a"), depth: 256 },
+    { ...steady(2, 20, "a"), depth: 256 },
+    { ...steady(1, 10, "a"), depth: 512 }, // one thread count only: no comparison
+  ]);
+  const comparisons = compareThreads(runs);
+  assert.deepEqual(comparisons.map((c) => [c.depthTokens, c.best]), [[0, 2], [256, 1]]);
+  assert.deepEqual(comparisons[0]?.promptIds, ["b", "a"], "c ran at 1 thread only");
+  assert.deepEqual(
+    compareThreads(runs, { promptOrder: ["a", "c"] })[0]?.promptIds,
+    ["a", "b"],
+    "the order asked for, then first runs",
+  );
+  assert.equal(comparisons[0]?.balanced, false);
+  assert.equal(comparisons[0]?.rows[0]?.runs, 3);
+  assert.equal(comparisons[1]?.balanced, true);
+  assert.deepEqual(compareThreads(dataset([steady(1, 20), steady(1, 20)]).runs), []);
+});
+
+Deno.test("`formatSummary()` shows a Threads block naming the best count when threads vary", () => {
+  const { runs, tokens } = dataset([
+    steady(1, 20),
+    steady(2, 12),
+    steady(1, 25),
+    steady(2, 15),
+    steady(1, 30),
+    steady(2, 18),
+  ]);
+  const summary = summarizeSession({
+    sessions: sessions([{ id: "s1", started: "x" }]),
+    runs,
+    tokens,
+  });
+  assert.equal(summary.threads.length, 1);
+  const text = formatSummary(summary);
+  assert.match(text, /^Threads: measured runs of p pooled per thread count$/m);
+  assert.match(text, /^\| threads \| runs \| decode tok \| decode tok\/s \(all tokens\) \|/m);
+  assert.match(
+    text,
+    /^\| +1 \| +3 \| +9 \| +40\.0 \| +40\.0 \| .* \| +1\.667 \[[\d.]+-[\d.]+\] \|$/m,
+  );
+  assert.match(text, /^\| +2 \| +3 \| +9 \| +66\.7 \| .* \| +fastest \|$/m);
+  assert.match(
+    text,
+    /^best: 2 threads, 1\.667x \[[\d.]+-[\d.]+\] the decode rate of the next, 1 thread$/m,
+  );
+  assert.match(text, /ties with the fastest when the ratio is below 1\.02 or\n/);
+  const json = JSON.parse(JSON.stringify(summary));
+  assert.equal(json.threads[0].best, 2);
+  assert.equal(json.threads[0].rows[1].fastestRatio.value, 1);
+
+  const tie = summarizeSession({
+    sessions: sessions([{ id: "s1", started: "x" }]),
+    ...dataset([steady(1, 20), steady(2, 19.9), steady(1, 20), steady(2, 19.9)]),
+  });
+  assert.match(
+    formatSummary(tie),
+    /^best: 1 thread, tied with the fastest, 2 threads \(0\.995x \[0\.995-0\.995\] its decode rate\); ties go to fewer threads$/m,
+  );
+  const flat = summarizeSession({
+    sessions: sessions([{ id: "s1", started: "x" }]),
+    ...dataset([steady(1, 20), steady(1, 20)]),
+  });
+  assert.deepEqual(flat.threads, []);
+  assert.doesNotMatch(formatSummary(flat), /Threads|best:/);
 });
