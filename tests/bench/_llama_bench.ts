@@ -187,6 +187,12 @@ export interface RunLlamaBenchOptions {
   poll?: number;
   /** Skip llama-bench's own warm-up run. @default false */
   noWarmup?: boolean;
+  /**
+   * Flash attention, llama-bench's `-fa on|off` (its own default is `auto`, on where the
+   * backend supports it). Off matches a tokentrace session's default `flashAttention: false`.
+   * @default false
+   */
+  flashAttention?: boolean;
 }
 
 /** Runs `llama-bench` for text generation only (`-p 0 -n nGen`) and parses its JSON. */
@@ -195,7 +201,8 @@ export async function runLlamaBench(
   model: string,
   options: RunLlamaBenchOptions = {},
 ): Promise<LlamaBenchResult> {
-  const { threads = 1, nGen = 128, reps = 5, poll = 50, noWarmup = false } = options;
+  const { threads = 1, nGen = 128, reps = 5, poll = 50, noWarmup = false, flashAttention = false } =
+    options;
   const args = [
     "-m",
     model,
@@ -209,6 +216,8 @@ export async function runLlamaBench(
     String(reps),
     "--poll",
     String(poll),
+    "-fa",
+    flashAttention ? "on" : "off",
     "-o",
     "json",
   ];

@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { openSession } from "../../lib/tracer.ts";
 import { sharedLlama } from "../../lib/_tracer_llama.ts";
+import { blockingPoolThreads } from "../../lib/threads.ts";
 
 /** Options of {@linkcode overheadBench}. */
 export interface OverheadBenchOptions {
@@ -56,8 +57,10 @@ export interface OverheadRun {
   decodeMs: number;
   /** (tokens - 1) / decode, tokens per second. */
   decodeTokensPerS: number;
-  /** llama.cpp's own eval time of the run, ms (tracer only; NaN for the bare loop). */
+  /** llama.cpp's own eval time of the run, ms (tracer only; NaN for the bare loops). */
   llamaEvalMs: number;
+  /** Deno blocking-pool threads just before the run (undefined where not countable). */
+  poolThreads: number | undefined;
 }
 
 /** Result of {@linkcode overheadBench}. */
@@ -205,6 +208,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
       const shift = ((pair % 3) + 3) % 3;
       for (const loop of [...loops.slice(shift), ...loops.slice(0, shift)]) {
         let run: OverheadRun;
+        const poolThreads = blockingPoolThreads();
         if (loop !== "tracer") {
           const r = loop === "bare"
             ? await bareRun(sequence, input, tokens)
@@ -217,6 +221,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
             decodeMs: r.decodeMs,
             decodeTokensPerS: (r.n - 1) / (r.decodeMs / 1000),
             llamaEvalMs: Number.NaN,
+            poolThreads,
           };
         } else {
           const { summary: s } = await session.trace(prompt, { mode: "raw", maxTokens: tokens });
@@ -228,6 +233,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
             decodeMs: s.decode_ms,
             decodeTokensPerS: s.decode_tokens_per_s,
             llamaEvalMs: s.llama_eval_ms,
+            poolThreads,
           };
         }
         if (pair >= 0) runs.push(run);

@@ -71,6 +71,8 @@ interface TracedRun {
   maxTokenMs: number;
   decodeMs: number;
   llamaEvalMs: number;
+  /** Decode steps llama.cpp counted (output tokens - 1). */
+  llamaEvalTokens: number;
   /** Deno blocking-pool threads before and after settling (see lib/threads.ts). */
   poolBefore?: number | undefined;
   poolAfter?: number | undefined;
@@ -80,12 +82,19 @@ async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
   const { openSession } = await import("../../lib/tracer.ts");
   const session = await openSession(a.model, { threads: a.threads, gpu: "cpu", contextSize: 1024 });
   try {
-    await session.trace(PROMPT, { mode: "raw", maxTokens: 16 }); // warm-up
+    // A full-length warm-up run, as tokentrace's suites record one and leave it out of the
+    // figures (which also settles the pool itself unless --no-settle). A 16-token warm-up left
+    // llama.cpp's own eval time of the next run a few % slower in a fresh process.
+    await session.trace(PROMPT, { mode: "raw", maxTokens: a.tokens, settleThreadPool: a.settle });
     const { settleBlockingPool } = await import("../../lib/threads.ts");
     const pool = a.settle && a.threads > 1 ? await settleBlockingPool() : undefined;
     const out: TracedRun[] = [];
     for (let i = 0; i < a.runs; i++) {
-      const { summary, tokens } = await session.trace(PROMPT, { mode: "raw", maxTokens: a.tokens });
+      const { summary, tokens } = await session.trace(PROMPT, {
+        mode: "raw",
+        maxTokens: a.tokens,
+        settleThreadPool: a.settle,
+      });
       const dec = Array.from(tokens.latency_ms).slice(1);
       out.push({
         tokensPerS: decodeRate(tokens.latency_ms),
@@ -94,6 +103,7 @@ async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
         maxTokenMs: Math.max(...dec),
         decodeMs: summary.decode_ms,
         llamaEvalMs: summary.llama_eval_ms,
+        llamaEvalTokens: summary.llama_eval_tokens,
         poolBefore: pool?.before,
         poolAfter: pool?.after,
       });
@@ -390,6 +400,14 @@ interface ParityResult {
     tracerRate: Spread;
     ratio: number;
     pairRatios: Spread;
+    /** llama.cpp's own decode rate inside tokentrace's runs (eval tokens / eval time). */
+    evalRate: Spread;
+    /** Pair ratios of that rate to llama-bench's: llama.cpp's compute, outside tokentrace. */
+    evalPairRatios: Spread;
+    /** Host time per decode token in tokentrace's runs, ms: (decode - eval) / eval tokens. */
+    hostMsPerToken: Spread;
+    /** Host time as a share of decode time. */
+    hostShare: Spread;
   }[];
 }
 
@@ -435,6 +453,7 @@ async function rowParity(o: Options): Promise<ParityResult> {
       const l = lb.get(t)!;
       const runs = tr.get(t)!;
       const rates = runs.map((r) => r.tokensPerS);
+      const evalRates = runs.map((r) => r.llamaEvalTokens / (r.llamaEvalMs / 1000));
       return {
         threads: t,
         llamaBenchTokensPerS: l,
@@ -443,6 +462,10 @@ async function rowParity(o: Options): Promise<ParityResult> {
         tracerRate: spread(rates),
         ratio: median(rates) / median(l),
         pairRatios: spread(rates.map((r, i) => r / l[i]!).filter(Number.isFinite)),
+        evalRate: spread(evalRates),
+        evalPairRatios: spread(evalRates.map((r, i) => r / l[i]!).filter(Number.isFinite)),
+        hostMsPerToken: spread(runs.map((r) => (r.decodeMs - r.llamaEvalMs) / r.llamaEvalTokens)),
+        hostShare: spread(runs.map((r) => (r.decodeMs - r.llamaEvalMs) / r.decodeMs)),
       };
     }),
   };
@@ -458,6 +481,8 @@ interface OverheadRowResult {
   ratioNativeMedian: number;
   ratioNativeRange: [number, number];
   pairs: number;
+  /** Every measured run (raw numbers, with the pool's thread count before each). */
+  runs: unknown[];
 }
 
 async function rowOverhead(o: Options): Promise<OverheadRowResult[]> {
@@ -465,7 +490,7 @@ async function rowOverhead(o: Options): Promise<OverheadRowResult[]> {
   for (const t of o.threads) {
     const pairs = o.quick ? 3 : 10;
     log(`overhead: ${pairs} interleaved rounds at ${t} thread(s)`);
-    const r = await runChild<OverheadRowResult & { runs: unknown[] }>("overhead", {
+    const r = await runChild<OverheadRowResult>("overhead", {
       model: o.model,
       threads: t,
       tokens: 128,
@@ -481,6 +506,7 @@ async function rowOverhead(o: Options): Promise<OverheadRowResult[]> {
       ratioNativeMedian: r.ratioNativeMedian,
       ratioNativeRange: r.ratioNativeRange,
       pairs,
+      runs: r.runs,
     });
     log(
       `overhead t=${t}: tracer/evaluate() ${r.ratioMedian.toFixed(4)}, tracer/native ${
@@ -681,12 +707,33 @@ function sections(r: Results, o: Options): Map<RowName, string> {
         } / ${f(Math.max(...p.tracer.map((t) => t.maxTokenMs)), 0)} |`
       ),
       "",
+      "Where the gap is, per tokentrace run (llama.cpp's own counters against wall time): the host's " +
+      "share (tokentrace's loop, node-llama-cpp's two N-API thread hops and sampling per token) and " +
+      "llama.cpp's compute (its `llama_decode` time inside tokentrace's runs, as a rate, against " +
+      "llama-bench's rate in the same repetition).",
+      "",
+      "| threads | host ms per token | host share of decode time | llama.cpp eval-only t/s in tokentrace | eval-only / llama-bench pair ratios |",
+      "| --- | --- | --- | --- | --- |",
+      ...parity.byThreads.map((p) =>
+        `| ${p.threads} | ${fmtSpread(p.hostMsPerToken, 2)} | ${
+          fmtSpread(
+            {
+              ...p.hostShare,
+              median: 100 * p.hostShare.median,
+              min: 100 * p.hostShare.min,
+              max: 100 * p.hostShare.max,
+            },
+            1,
+          )
+        } % | ${fmtSpread(p.evalRate)} | ${fmtSpread(p.evalPairRatios, 3)} |`
+      ),
+      "",
       "llama-bench" in parity && "skipped" in parity.llamaBench
         ? `llama-bench skipped: ${parity.llamaBench.skipped}.`
         : `llama-bench: ${(parity.llamaBench as { commit: string }).commit.slice(0, 12)}, ${
           (parity.llamaBench as { cmakeArgs: string[] }).cmakeArgs.join(" ")
-        }; \`-p 0 -n 128 -r 1\` per repetition (its own warm-up each time).`,
-      `Medians (ranges) over ${o.reps} interleaved repetitions, each in a fresh process; tokentrace = \`session.trace()\` of 128 tokens after a warm-up run${
+        }; \`-p 0 -n 128 -r 1 -fa off\` per repetition (its own warm-up each time; flash attention off like a tokentrace session's default).`,
+      `Medians (ranges) over ${o.reps} interleaved repetitions, each in a fresh process; tokentrace = \`session.trace()\` of 128 tokens after a warm-up run of 128 tokens${
         o.settle
           ? " (and, for more than 1 thread, `settleBlockingPool()`: see the investigation below)"
           : " (Deno's blocking pool not settled: `--no-settle`)"
@@ -882,7 +929,7 @@ async function main(): Promise<number> {
     settle: !values["no-settle"],
     model: values.model,
     threads: values.threads?.split(",").map(Number) ?? [...new Set([1, cores])],
-    reps: Number(values.reps ?? (values.quick ? 2 : 5)),
+    reps: Number(values.reps ?? (values.quick ? 2 : 7)),
     rows: Number(values.rows ?? (values.quick ? 1_000_000 : 10_000_000)),
     runTokens: Number(values["run-tokens"]),
   };
