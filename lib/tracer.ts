@@ -419,7 +419,8 @@ function arrayMeta(
 // logits row on a worker thread. Going through sequence.evaluate() instead costs ~0.45 ms of
 // JS per token (queue, locks, generators, sampler configuration through N-API every token)
 // and cannot tell prefill from the first sampling; see BENCHMARKS.md.
-interface NativeContext {
+/** node-llama-cpp's native context calls the decode loop uses (internal; the bench uses it). */
+export interface NativeContext {
   initBatch(size: number): void;
   addToBatch(
     sequenceId: number,
@@ -433,8 +434,8 @@ interface NativeContext {
   setThreads(threads: number): void;
 }
 
-// node-llama-cpp 3.21.1's native sampler (llama._bindings.AddonSampler).
-interface NativeSampler {
+/** node-llama-cpp 3.21.1's native sampler, `llama._bindings.AddonSampler` (internal). */
+export interface NativeSampler {
   applyConfig(config: object): void;
   dispose(): void;
 }

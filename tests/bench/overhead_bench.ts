@@ -25,7 +25,7 @@
 
 import { parseArgs } from "node:util";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
-import { openSession } from "../../lib/tracer.ts";
+import { type NativeContext, type NativeSampler, openSession } from "../../lib/tracer.ts";
 import { sharedLlama } from "../../lib/_tracer_llama.ts";
 import { blockingPoolThreads, settleBlockingPool } from "../../lib/threads.ts";
 
@@ -107,19 +107,6 @@ async function bareRun(
   }
   const end = performance.now();
   return { n, ttftMs: first - start, decodeMs: end - first };
-}
-
-// node-llama-cpp 3.21.1 internals, as lib/tracer.ts uses them.
-interface NativeContext {
-  initBatch(size: number): void;
-  addToBatch(seq: number, first: number, tokens: Uint32Array, rows: Uint32Array): ArrayLike<number>;
-  decodeBatch(): Promise<void>;
-  sampleToken(row: number, sampler: unknown): Promise<number>;
-  removeTokenCellsFromSequence(seq: number, start: number, end: number): boolean;
-}
-interface NativeSampler {
-  applyConfig(config: object): void;
-  dispose(): void;
 }
 
 async function nativeRun(
