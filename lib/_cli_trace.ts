@@ -563,11 +563,11 @@ async function trace(args: string[]): Promise<number> {
       note(`Resuming ${writer.sessionDir}: ${done.size} runs on disk, ${remaining.length} to run`);
     }
 
-    // Deno hands each of node-llama-cpp's llama_decode calls to the pool thread idle longest,
-    // so with many idle pool threads every token is decoded from a different thread and, above
-    // one compute thread, llama.cpp's helper thread time-shares a core with it (about half the
-    // speed: BENCHMARKS.md, "Where the 2-thread parity gap came from"). Idle pool threads exit
-    // after 10 s; wait for that once, before anything is timed.
+    // With several idle threads in Deno's pool, node-llama-cpp's llama_decode calls move between
+    // pool threads and, above one compute thread, llama.cpp's helper thread time-shares a core
+    // with the caller (about half the speed: BENCHMARKS.md, "Where the 2-thread parity gap came
+    // from"). Idle pool threads exit after 10 s: wait for that here, with a note, before
+    // anything is timed; session.trace() waits again (and says so) when a race adds a thread.
     if (remaining.some((run) => run.threads > 1)) {
       const { settleBlockingPool } = await import("./threads.ts");
       const settled = await settleBlockingPool();
@@ -622,6 +622,10 @@ async function trace(args: string[]): Promise<number> {
           batchSize: run.batchSize,
           contextSize: plan.contextSize,
           signal: abort.signal,
+          onThreadPoolWait: () =>
+            progress.message(
+              "Waiting up to 11 s for idle worker threads to exit (a race added one; the run is timed after)",
+            ),
         });
         for await (const _ of live) progress.token();
         const result = await live.result;

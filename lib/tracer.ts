@@ -211,6 +211,12 @@ export interface TraceOptions {
    * @default {true}
    */
   settleThreadPool?: boolean;
+  /**
+   * Called when the run is about to wait for Deno's pool to settle (see `settleThreadPool`),
+   * so a caller can say why nothing happens for up to 11 s.
+   * @default {undefined}
+   */
+  onThreadPoolWait?: () => void;
 }
 
 /**
@@ -805,6 +811,7 @@ class TracerSession implements Session {
       contextSize = this.info.context_size,
       signal,
       settleThreadPool = true,
+      onThreadPoolWait,
     } = options;
     checkMode("trace", mode);
     positiveInt("trace with this max tokens", maxTokens);
@@ -851,6 +858,7 @@ class TracerSession implements Session {
         depth === 0 ? promptTokens : [...this.#fillerTokens(depth), ...promptTokens],
       );
       if (settleThreadPool && threads > 1 && poolGrew()) {
+        onThreadPoolWait?.();
         poolBaseline = (await settleBlockingPool({ maxThreads: 0 })).after ?? 0;
       }
       await resetPerf(this.#llama, context);

@@ -332,7 +332,11 @@ Deno.test({
       await Promise.all(Array.from({ length: 24 }, () => Deno.readFile(path)));
       const loaded = blockingPoolThreads()!;
       assert.ok(loaded > 10, `pool has ${loaded} threads`);
-      checkRun(await session.trace("Hello", { maxTokens: 6, threads: 2 }));
+      let waits = 0;
+      checkRun(
+        await session.trace("Hello", { maxTokens: 6, threads: 2, onThreadPoolWait: () => waits++ }),
+      );
+      assert.equal(waits, 1);
       // The idle threads exited before the run; the loop then uses one or two, next to any
       // thread blocked elsewhere (the test runner keeps some).
       const after = blockingPoolThreads()!;
