@@ -563,22 +563,6 @@ async function trace(args: string[]): Promise<number> {
       note(`Resuming ${writer.sessionDir}: ${done.size} runs on disk, ${remaining.length} to run`);
     }
 
-    // With several idle threads in Deno's pool, node-llama-cpp's llama_decode calls move between
-    // pool threads and, above one compute thread, llama.cpp's helper thread time-shares a core
-    // with the caller (about half the speed: BENCHMARKS.md, "Where the 2-thread parity gap came
-    // from"). Idle pool threads exit after 10 s: wait for that here, with a note, before
-    // anything is timed; session.trace() waits again (and says so) when a race adds a thread.
-    if (remaining.some((run) => run.threads > 1)) {
-      const { settleBlockingPool } = await import("./threads.ts");
-      const settled = await settleBlockingPool();
-      if (settled.waitedMs > 0) {
-        note(
-          `Waited ${(settled.waitedMs / 1000).toFixed(1)} s for idle worker threads to exit ` +
-            `(${settled.before} -> ${settled.after}) so multi-thread decode is timed from one thread`,
-        );
-      }
-    }
-
     // 6. Run, with progress on stderr; SIGINT/SIGTERM stop after the token in flight.
     const tty = Deno.stderr.isTerminal();
     // ETA weights: output tokens, plus prefill tokens at roughly a tenth of their cost.
@@ -622,9 +606,12 @@ async function trace(args: string[]): Promise<number> {
           batchSize: run.batchSize,
           contextSize: plan.contextSize,
           signal: abort.signal,
+          // With several idle threads in Deno's pool, llama_decode calls move between pool
+          // threads and 2-thread decode runs at about half speed (BENCHMARKS.md); trace() waits
+          // for idle threads to exit before its clock starts, and this says why nothing moves.
           onThreadPoolWait: () =>
             progress.message(
-              "Waiting up to 11 s for idle worker threads to exit (a race added one; the run is timed after)",
+              "Waiting up to 11 s for idle worker threads to exit, so multi-thread decode is timed from one thread",
             ),
         });
         for await (const _ of live) progress.token();

@@ -425,8 +425,8 @@ function arrayMeta(
 // logits row on a worker thread. Going through sequence.evaluate() instead costs ~0.45 ms of
 // JS per token (queue, locks, generators, sampler configuration through N-API every token)
 // and cannot tell prefill from the first sampling; see BENCHMARKS.md.
-/** node-llama-cpp's native context calls the decode loop uses (internal; the bench uses it). */
-export interface NativeContext {
+/** node-llama-cpp's native context calls the decode loop uses (internal). */
+interface NativeContext {
   initBatch(size: number): void;
   addToBatch(
     sequenceId: number,
@@ -440,13 +440,14 @@ export interface NativeContext {
   setThreads(threads: number): void;
 }
 
-/** node-llama-cpp 3.21.1's native sampler, `llama._bindings.AddonSampler` (internal). */
-export interface NativeSampler {
+// node-llama-cpp 3.21.1's native sampler, `llama._bindings.AddonSampler`.
+interface NativeSampler {
   applyConfig(config: object): void;
   dispose(): void;
 }
 
-interface NativeInternals {
+/** The node-llama-cpp internals the decode loop uses (internal; the overhead bench uses it). */
+export interface NativeInternals {
   context: NativeContext;
   sequenceId: number;
   newSampler(): NativeSampler;
@@ -463,7 +464,7 @@ const NATIVE_METHODS = [
 ] as const;
 
 /** The internals of node-llama-cpp the decode loop uses, or undefined when one is missing. */
-function nativeInternals(
+export function nativeInternals(
   llama: Llama,
   model: LlamaModel,
   context: LlamaContext,

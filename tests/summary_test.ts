@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Rng } from "../lib/analysis/_random.ts";
 import pl from "nodejs-polars";
 import {
   type ColumnType,
@@ -370,18 +371,6 @@ Deno.test("`compareThreads()` gives ties to fewer threads: within 2%, or an inte
   });
 });
 
-/** Seeded uniform numbers in [0, 1) (mulberry32). */
-function uniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** A runs frame with the columns `compareThreads()` reads. */
 function runsFrame(rows: { threads: number; prompt: string; out: number; ms: number }[]) {
   return pl.DataFrame({
@@ -410,8 +399,8 @@ Deno.test("`compareThreads()` ratio interval contains the true ratio, and covers
 
   // Simulated: two prompts of different lengths, 5 runs each per count, 10% normal noise on
   // each run's time (mean 1, so the true ratio stays 25 / 15).
-  const random = uniform(7);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const rng = new Rng(7);
+  const normal = () => rng.normal();
   let covered = 0;
   const trials = 400;
   for (let trial = 0; trial < trials; trial++) {

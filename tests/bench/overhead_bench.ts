@@ -25,7 +25,7 @@
 
 import { parseArgs } from "node:util";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
-import { type NativeContext, type NativeSampler, openSession } from "../../lib/tracer.ts";
+import { type NativeInternals, nativeInternals, openSession } from "../../lib/tracer.ts";
 import { sharedLlama } from "../../lib/_tracer_llama.ts";
 import { blockingPoolThreads, settleBlockingPool } from "../../lib/threads.ts";
 
@@ -111,20 +111,15 @@ async function bareRun(
 
 async function nativeRun(
   sequence: LlamaContextSequence,
-  newSampler: () => NativeSampler,
+  native: NativeInternals,
   input: Token[],
   tokens: number,
 ): Promise<{ n: number; ttftMs: number; decodeMs: number }> {
   await sequence.clearHistory();
-  const internals = sequence as unknown as {
-    _sequenceId: number;
-    _resolveSamplerConfig(options: object): object;
-    context: { _ctx: NativeContext };
-  };
-  const ctx = internals.context._ctx;
-  const seq = internals._sequenceId;
-  const sampler = newSampler();
-  sampler.applyConfig(internals._resolveSamplerConfig({ temperature: 0, seed: 0 }));
+  const ctx = native.context;
+  const seq = native.sequenceId;
+  const sampler = native.newSampler();
+  sampler.applyConfig(native.samplerConfig({ temperature: 0, topK: 40, topP: 0.95, seed: 0 }));
   const one = new Uint32Array(1);
   const row0 = Uint32Array.of(0);
   let n = 0;
@@ -183,10 +178,10 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
   const text = bareModel.tokenize(prompt, false);
   const input = bos !== null && bareModel.tokens.shouldPrependBosToken ? [bos, ...text] : text;
 
-  const Sampler = (llama as unknown as {
-    _bindings: { AddonSampler: new (model: unknown) => NativeSampler };
-  })._bindings.AddonSampler;
-  const newSampler = () => new Sampler((bareModel as unknown as { _model: unknown })._model);
+  const internals = nativeInternals(llama, bareModel, context, sequence);
+  if (internals === undefined) {
+    throw new Error("node-llama-cpp's native calls are not where expected");
+  }
 
   const loops = ["bare", "native", "tracer"] as const;
   const runs: OverheadRun[] = [];
@@ -205,7 +200,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
         if (loop !== "tracer") {
           const r = loop === "bare"
             ? await bareRun(sequence, input, tokens)
-            : await nativeRun(sequence, newSampler, input, tokens);
+            : await nativeRun(sequence, internals, input, tokens);
           run = {
             loop,
             pair,
