@@ -283,3 +283,4 @@ export {
   type ThreadsProbeRow,
   type ThreadsProbeTarget,
 } from "./lib/threads.ts";
+export { allowedCpus, canPinThreads, pinProcessThreads, type ThreadPin } from "./lib/affinity.ts";

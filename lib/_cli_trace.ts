@@ -110,6 +110,14 @@ export const TRACE_FLAGS: readonly FlagSpec[] = [
     help: `compute backend: ${GPU_CHOICES.join(", ")}`,
   },
   {
+    name: "pin",
+    kind: "choice",
+    choices: ["auto", "off"],
+    placeholder: "auto|off",
+    defaultText: "auto",
+    help: "auto pins one-thread runs to one CPU (recorded as cpu_affinity); off never pins",
+  },
+  {
     name: "format",
     kind: "choice",
     choices: ["table", "json"],
@@ -148,6 +156,7 @@ const SETTING_FLAGS = [
   "depth",
   "seed",
   "gpu",
+  "pin",
 ] as const;
 
 /** The plan stored in a session's plan.json: everything `--resume` needs. */
@@ -161,6 +170,8 @@ interface TracePlan {
   readonly threadsGiven?: "cores";
   readonly model: { readonly path: string; readonly sha256: string; readonly synthetic: boolean };
   readonly gpu: GpuChoice;
+  /** `--pin`; absent in plans written before the flag existed (they ran unpinned). */
+  readonly pin?: "auto" | "off";
   readonly backend: string;
   /** The session's default threads. */
   readonly threads: number;
@@ -327,6 +338,7 @@ function sessionSettings(plan: TracePlan): Record<string, unknown> {
     depth: suite.sweeps.depth ?? [0],
     seed: suite.seed,
     gpu: plan.gpu,
+    pin: plan.pin ?? "off",
   };
 }
 
@@ -402,6 +414,7 @@ async function trace(args: string[]): Promise<number> {
   let outDir: string;
   let modelPath: string;
   let gpu: GpuChoice;
+  let pin: "auto" | "off";
   if (resumeDir !== undefined) {
     if (flags.has("out")) {
       fail(
@@ -426,6 +439,7 @@ async function trace(args: string[]): Promise<number> {
     outDir = parentOf(resumeDir);
     modelPath = flags.string("model") ?? plan.model.path;
     gpu = plan.gpu;
+    pin = plan.pin ?? "off";
     await checkWritableDir(resumeDir, "the resumed session");
   } else {
     suiteName = flags.string("suite") ?? "default";
@@ -437,6 +451,7 @@ async function trace(args: string[]): Promise<number> {
     outDir = flags.string("out") ?? DEFAULT_OUT;
     modelPath = flags.string("model") ?? DEFAULT_MODEL;
     gpu = (flags.string("gpu") ?? "auto") as GpuChoice;
+    pin = (flags.string("pin") ?? "auto") as "auto" | "off";
     await checkWritableDir(outDir, "the dataset");
     await checkDatasetDir(outDir);
   }
@@ -543,6 +558,7 @@ async function trace(args: string[]): Promise<number> {
         ...(suite.sweeps.threads === "cores" ? { threadsGiven: "cores" as const } : {}),
         model: { path: modelPath, sha256: info.model_sha256, synthetic: info.model_synthetic },
         gpu,
+        pin,
         backend: info.backend,
         threads: info.threads,
         contextSize,
@@ -606,6 +622,7 @@ async function trace(args: string[]): Promise<number> {
           batchSize: run.batchSize,
           contextSize: plan.contextSize,
           signal: abort.signal,
+          cpuAffinity: pin,
           // With several idle threads in Deno's pool, llama_decode calls move between pool
           // threads and 2-thread decode runs at about half speed (BENCHMARKS.md); trace() waits
           // for idle threads to exit before its clock starts, and this says why nothing moves.

@@ -510,8 +510,8 @@ export class DatasetWriter {
    * const runId = await writer.writeRun({
    *   order_index: 0, repetition: 0, warmup: false, prompt_id: "p", prompt_class: "",
    *   prompt_tags: "", prompt_mode: "raw", prompt_text: "Hi", prompt_tokens: 2, depth_tokens: 0,
-   *   max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, temperature: 0, top_k: 40,
-   *   top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
+   *   max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
+   *   temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
    *   started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 0, total_ms: 21,
    *   e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, llama_prompt_eval_ms: 19,
    *   llama_prompt_eval_tokens: 2, llama_eval_ms: 0, llama_eval_tokens: 0,
@@ -595,8 +595,8 @@ export class DatasetWriter {
    * const run: RunRecord = {
    *   order_index: 0, repetition: 0, warmup: false, prompt_id: "p", prompt_class: "",
    *   prompt_tags: "", prompt_mode: "raw", prompt_text: "Hi", prompt_tokens: 2, depth_tokens: 0,
-   *   max_tokens: 2, threads: 1, batch_size: 512, context_size: 4096, temperature: 0, top_k: 40,
-   *   top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 2,
+   *   max_tokens: 2, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
+   *   temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 2,
    *   started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 10, total_ms: 31,
    *   e2e_tokens_per_s: 2000 / 31, decode_tokens_per_s: 100, llama_prompt_eval_ms: 19,
    *   llama_prompt_eval_tokens: 2, llama_eval_ms: 9, llama_eval_tokens: 1,
@@ -1037,8 +1037,8 @@ async function compact(datasetDir: string, sessionId: string): Promise<Compactio
  *   await writer.writeRun({
  *     order_index: order, repetition: order, warmup: false, prompt_id: "p", prompt_class: "",
  *     prompt_tags: "", prompt_mode: "raw", prompt_text: "Hi", prompt_tokens: 2, depth_tokens: 0,
- *     max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, temperature: 0, top_k: 40,
- *     top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
+ *     max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
+ *     temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
  *     started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 0, total_ms: 21,
  *     e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, llama_prompt_eval_ms: 19,
  *     llama_prompt_eval_tokens: 2, llama_eval_ms: 0, llama_eval_tokens: 0,

@@ -6,8 +6,11 @@
  * @module
  */
 
-/** Version of the on-disk dataset layout and columns. Bump on any incompatible change. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Version of the on-disk dataset layout and columns. Bump on any incompatible change.
+ * 1: first release. 2: `runs.cpu_affinity` added (readers of 2 refuse 1's files).
+ */
+export const SCHEMA_VERSION = 2;
 
 /** Logical column types, mapped to Polars dtypes by the writer and reader. */
 export type ColumnType = "utf8" | "int32" | "int64" | "float64" | "bool";
@@ -113,6 +116,12 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("threads", "int32", "threads", "Compute threads for this run."),
     c("batch_size", "int32", "tokens", "Batch size for this run."),
     c("context_size", "int32", "tokens", "Context size for this run."),
+    c(
+      "cpu_affinity",
+      "utf8",
+      "",
+      "CPUs every thread of the process was pinned to during the run (`0`, `2,3`); empty when not pinned.",
+    ),
     c("temperature", "float64", "", "Sampling temperature (0 = greedy)."),
     c("top_k", "int32", "", "Top-k (0 = off)."),
     c("top_p", "float64", "", "Top-p (1 = off)."),

@@ -256,6 +256,7 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
     threads: col(() => 1),
     batch_size: col(() => 512),
     context_size: col((p) => Math.max(4096, p.depth + p.prompt.promptTokens + p.prompt.maxTokens)),
+    cpu_affinity: col(() => ""),
     temperature: col(() => 0),
     top_k: col(() => 0),
     top_p: col(() => 1),

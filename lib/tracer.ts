@@ -26,6 +26,7 @@ import {
   resetPerf,
   sharedLlama,
 } from "./_tracer_llama.ts";
+import { allowedCpus, pinProcessThreads } from "./affinity.ts";
 import { blockingPoolThreads, settleBlockingPool } from "./threads.ts";
 
 export type { GpuChoice };
@@ -217,6 +218,21 @@ export interface TraceOptions {
    * @default {undefined}
    */
   onThreadPoolWait?: () => void;
+  /**
+   * CPU affinity of the process during the run, recorded as `cpu_affinity`.
+   * - `"auto"`: a one-thread run pins every thread of the process to the CPU the calling
+   *   thread is on, so the scheduler cannot move decode steps between CPUs (on the 2-core
+   *   benchmark machine, one-thread decode ran about 10% faster pinned; BENCHMARKS.md, "CPU
+   *   affinity"). Multi-thread runs are not pinned. Nothing is pinned where
+   *   {@linkcode canPinThreads} is false (not Linux, or no `--allow-ffi`).
+   * - `"off"`: never pin.
+   * - a list of CPUs: pin every thread to these CPUs for the run, whatever the thread count;
+   *   a `RangeError` when that cannot be done.
+   *
+   * The affinity from before the run is restored when it ends.
+   * @default {"auto"}
+   */
+  cpuAffinity?: "auto" | "off" | readonly number[];
 }
 
 /**
@@ -246,6 +262,8 @@ export interface RunSummary {
   batch_size: number;
   /** Context size. */
   context_size: number;
+  /** CPUs the process was pinned to during the run (`0`, `2,3`); empty when not pinned. */
+  cpu_affinity: string;
   /** Sampling temperature. */
   temperature: number;
   /** Top-k. */
@@ -813,6 +831,7 @@ class TracerSession implements Session {
       signal,
       settleThreadPool = true,
       onThreadPoolWait,
+      cpuAffinity = "auto",
     } = options;
     checkMode("trace", mode);
     positiveInt("trace with this max tokens", maxTokens);
@@ -833,6 +852,31 @@ class TracerSession implements Session {
       throw new RangeError(
         `Cannot trace: tags must not contain ",", found ${JSON.stringify(badTag)}`,
       );
+    }
+    if (cpuAffinity !== "auto" && cpuAffinity !== "off") {
+      if (!Array.isArray(cpuAffinity) || cpuAffinity.length === 0) {
+        throw new RangeError(
+          `Cannot trace: cpuAffinity must be "auto", "off" or a list of CPUs, found ${
+            JSON.stringify(cpuAffinity)
+          }`,
+        );
+      }
+      const allowed = allowedCpus();
+      if (allowed === undefined) {
+        throw new RangeError(
+          `Cannot trace pinned to CPUs ${
+            cpuAffinity.join(",")
+          }: setting thread affinity needs Linux and Deno's --allow-ffi; use cpuAffinity "auto" or "off"`,
+        );
+      }
+      const bad = cpuAffinity.find((cpu) => !allowed.includes(cpu));
+      if (bad !== undefined) {
+        throw new RangeError(
+          `Cannot trace pinned to CPU ${bad}: this process may run on CPUs ${
+            allowed.join(",")
+          } only`,
+        );
+      }
     }
     if (this.#busy) {
       throw new Error("Cannot trace: another run of this session is in progress");
@@ -882,6 +926,12 @@ class TracerSession implements Session {
       let position = 0;
       let stopReason: StopReason = "max_tokens";
       let prefillMs = Number.NaN;
+      // Pinned before the clock starts; restored in the finally below.
+      const pin = cpuAffinity === "off"
+        ? undefined
+        : cpuAffinity === "auto"
+        ? (threads === 1 && (allowedCpus()?.length ?? 0) > 1 ? pinProcessThreads() : undefined)
+        : pinProcessThreads(cpuAffinity);
       const start = performance.now();
       try {
         // Prefill: depth filler and prompt in batches of the context's batch size; logits for
@@ -927,6 +977,7 @@ class TracerSession implements Session {
           token = await ctx.sampleToken(rows[0]!, sampler);
         }
       } finally {
+        pin?.restore();
         sampler.dispose();
         // The sequence's JS state never saw these tokens: erase them from the KV cache here.
         ctx.removeTokenCellsFromSequence(seqId, 0, position);
@@ -942,6 +993,7 @@ class TracerSession implements Session {
         threads,
         batchSize: context.batchSize,
         contextSize: context.contextSize,
+        cpuAffinity: pin?.cpus.join(",") ?? "",
         temperature,
         topK,
         topP,
@@ -981,6 +1033,7 @@ class TracerSession implements Session {
     threads: number;
     batchSize: number;
     contextSize: number;
+    cpuAffinity: string;
     temperature: number;
     topK: number;
     topP: number;
@@ -1029,6 +1082,7 @@ class TracerSession implements Session {
         threads: run.threads,
         batch_size: run.batchSize,
         context_size: run.contextSize,
+        cpu_affinity: run.cpuAffinity,
         temperature: run.temperature,
         top_k: run.topK,
         top_p: run.topP,

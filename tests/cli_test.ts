@@ -239,6 +239,7 @@ Deno.test("`trace --help` shows every flag with its default", async () => {
       "depth",
       "seed",
       "gpu",
+      "pin",
       "format",
       "resume",
       "help",
@@ -376,6 +377,7 @@ Deno.test("`trace` runs a tiny suite end to end, and its JSON summary agrees wit
     const runs = ds.runs.toRecords() as Record<string, unknown>[];
     const tokens = (await ds.tokens.collect()).toRecords() as Record<string, unknown>[];
     assert.equal(runs.length, 6);
+    const pinned = ((await import("../lib/affinity.ts")).allowedCpus()?.length ?? 0) > 1;
     assert.deepEqual(runs.map((r) => r.order_index).sort(), [0, 1, 2, 3, 4, 5]);
     const plan = JSON.parse(await Deno.readTextFile(`${summary.session.sessionDir}/plan.json`));
     for (const p of summary.prompts) {
@@ -390,6 +392,11 @@ Deno.test("`trace` runs a tiny suite end to end, and its JSON summary agrees wit
         "counted prompt tokens",
       );
       assert.ok(mine.every((r) => r.threads === 1 && r.depth_tokens === 0));
+      // --pin auto (the default) pins one-thread runs where there is more than one CPU.
+      assert.ok(
+        mine.every((r) => pinned ? /^\d+$/.test(String(r.cpu_affinity)) : r.cpu_affinity === ""),
+        `cpu_affinity ${mine.map((r) => r.cpu_affinity)}`,
+      );
       close(p.ttftMsMedian, medianOf(measured.map((r) => Number(r.ttft_ms))), "ttft");
       close(
         p.decodeTokensPerSMedian,
@@ -471,6 +478,8 @@ Deno.test("`trace` stops on a signal keeping finished runs, and `--resume` compl
       out,
       "--threads",
       "1",
+      "--pin",
+      "off",
       "--format",
       "json",
     ];
@@ -501,6 +510,11 @@ Deno.test("`trace` stops on a signal keeping finished runs, and `--resume` compl
 
     // Changed settings or model: refused, nothing changes.
     const changed = await trace(["--resume", sessionDir, "--threads", "2"]);
+    assertBadInput(
+      await trace(["--resume", sessionDir, "--pin", "auto"]),
+      /^Cannot resume ".*": --pin auto differs from the session's off; a resumed session keeps its settings$/,
+      "changed pin",
+    );
     assertBadInput(
       changed,
       /^Cannot resume ".*": --threads 2 differs from the session's 1; a resumed session keeps its settings$/,
@@ -541,6 +555,7 @@ Deno.test("`trace` stops on a signal keeping finished runs, and `--resume` compl
       "every planned run once",
     );
     assert.equal(new Set(runs.map((r) => r.run_id)).size, 32);
+    assert.ok(runs.every((r) => r.cpu_affinity === ""), "--pin off, before and after resuming");
     const plan = JSON.parse(await Deno.readTextFile(`${sessionDir}/plan.json`));
     for (const r of runs) {
       const planned = plan.runs[Number(r.order_index)];

@@ -81,6 +81,7 @@ function fakeRun(order: number, n: number): [RunRecord, TokenColumns] {
     threads: 1,
     batch_size: 512,
     context_size: 4096,
+    cpu_affinity: "",
     temperature: 0,
     top_k: 40,
     top_p: 0.95,

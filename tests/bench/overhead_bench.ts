@@ -13,6 +13,8 @@
  * stores, end-of-generation and stop checks) and has llama.cpp's performance counters on.
  * Decode rate of a run = (tokens - 1) / (last token time - first token time): the mean rate over
  * all decode steps, stalls included.
+ * All three loops run with the tracer's default placement: a one-thread run pins the process
+ * to one CPU (`cpuAffinity: "auto"`), the bare loops through the same `pinProcessThreads()`.
  *
  * ```sh
  * deno task synth --preset lfm2-350m --dtype q8_0   # once: data/models/lfm2-350m-q8_0.gguf
@@ -28,6 +30,7 @@ import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { type NativeInternals, nativeInternals, openSession } from "../../lib/tracer.ts";
 import { sharedLlama } from "../../lib/_tracer_llama.ts";
 import { blockingPoolThreads, settleBlockingPool } from "../../lib/threads.ts";
+import { allowedCpus, pinProcessThreads } from "../../lib/affinity.ts";
 
 /** Options of {@linkcode overheadBench}. */
 export interface OverheadBenchOptions {
@@ -198,9 +201,19 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
         }
         const poolThreads = blockingPoolThreads();
         if (loop !== "tracer") {
-          const r = loop === "bare"
-            ? await bareRun(sequence, input, tokens)
-            : await nativeRun(sequence, internals, input, tokens);
+          // The same placement as the tracer's default (`cpuAffinity: "auto"`): a one-thread
+          // run pins the process to one CPU, so the ratios compare loops, not placements.
+          const pin = threads === 1 && (allowedCpus()?.length ?? 0) > 1
+            ? pinProcessThreads()
+            : undefined;
+          let r: { n: number; ttftMs: number; decodeMs: number };
+          try {
+            r = loop === "bare"
+              ? await bareRun(sequence, input, tokens)
+              : await nativeRun(sequence, internals, input, tokens);
+          } finally {
+            pin?.restore();
+          }
           run = {
             loop,
             pair,

@@ -61,6 +61,8 @@ interface TracerChildArgs {
   tokens: number;
   runs: number;
   settle: boolean;
+  /** `TraceOptions.cpuAffinity`. @default "auto" */
+  cpuAffinity?: "auto" | "off";
 }
 
 /** One traced run as the parity row keeps it. */
@@ -76,6 +78,8 @@ interface TracedRun {
   /** Deno blocking-pool threads before and after settling (see lib/threads.ts). */
   poolBefore?: number | undefined;
   poolAfter?: number | undefined;
+  /** The run's `cpu_affinity` (empty: not pinned). */
+  cpuAffinity?: string;
 }
 
 async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
@@ -85,7 +89,12 @@ async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
     // A full-length warm-up run, as tokentrace's suites record one and leave it out of the
     // figures (which also settles the pool itself unless --no-settle). A 16-token warm-up left
     // llama.cpp's own eval time of the next run a few % slower in a fresh process.
-    await session.trace(PROMPT, { mode: "raw", maxTokens: a.tokens, settleThreadPool: a.settle });
+    await session.trace(PROMPT, {
+      mode: "raw",
+      maxTokens: a.tokens,
+      settleThreadPool: a.settle,
+      cpuAffinity: a.cpuAffinity ?? "auto",
+    });
     const { settleBlockingPool } = await import("../../lib/threads.ts");
     const pool = a.settle && a.threads > 1 ? await settleBlockingPool() : undefined;
     const out: TracedRun[] = [];
@@ -94,6 +103,7 @@ async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
         mode: "raw",
         maxTokens: a.tokens,
         settleThreadPool: a.settle,
+        cpuAffinity: a.cpuAffinity ?? "auto",
       });
       const dec = Array.from(tokens.latency_ms).slice(1);
       out.push({
@@ -106,6 +116,7 @@ async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
         llamaEvalTokens: summary.llama_eval_tokens,
         poolBefore: pool?.before,
         poolAfter: pool?.after,
+        cpuAffinity: summary.cpu_affinity,
       });
     }
     return out;
@@ -392,6 +403,8 @@ interface Options {
 
 interface ParityResult {
   llamaBench: { variant: string; commit: string; cmakeArgs: string[] } | { skipped: string };
+  /** `node --version` of the "node-llama-cpp in Node" contender, or why it was skipped. */
+  node: { version: string } | { skipped: string };
   byThreads: {
     threads: number;
     llamaBenchTokensPerS: number[];
@@ -408,39 +421,130 @@ interface ParityResult {
     hostMsPerToken: Spread;
     /** Host time as a share of decode time. */
     hostShare: Spread;
+    /** Plain node-llama-cpp under Node.js (`_node_loop.mjs`), same reps. */
+    node: NodeRun[];
+    nodeRate: Spread;
+    /** Node loop / llama-bench, per repetition. */
+    nodePairRatios: Spread;
+    /** llama.cpp's eval-only rate inside the Node loop / llama-bench, per repetition. */
+    nodeEvalPairRatios: Spread;
+    nodeHostMsPerToken: Spread;
+    /** tokentrace / Node loop, per repetition: what Deno and tokentrace add or save. */
+    tracerOverNode: Spread;
+    /** tokentrace with `cpuAffinity: "off"` (only where "auto" pins: one thread, > 1 CPU). */
+    unpinned: TracedRun[];
+    unpinnedRate: Spread;
+    unpinnedPairRatios: Spread;
+    /** tokentrace (pinned) / tokentrace unpinned, per repetition. */
+    pinnedOverUnpinned: Spread;
   }[];
 }
+
+/** One run of plain node-llama-cpp under Node.js, as `_node_loop.mjs` reports it. */
+interface NodeRun {
+  tokensPerS: number;
+  decodeMs: number;
+  llamaEvalMs: number;
+  llamaEvalTokens: number;
+  medianTokenMs: number;
+  maxTokenMs: number;
+}
+
+const NODE_LOOP = fileURLToPath(new URL("./_node_loop.mjs", import.meta.url));
+
+/** `node --version`, or why Node.js cannot run. */
+async function nodeVersion(): Promise<{ version: string } | { skipped: string }> {
+  try {
+    const out = await new Deno.Command("node", { args: ["--version"], stdout: "piped" }).output();
+    if (!out.success) return { skipped: `node --version exited ${out.code}` };
+    return { version: new TextDecoder().decode(out.stdout).trim() };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { skipped: "node is not on PATH" };
+    throw error;
+  }
+}
+
+async function runNodeLoop(model: string, threads: number, tokens: number): Promise<NodeRun> {
+  const out = await new Deno.Command("node", {
+    args: [NODE_LOOP, model, String(threads), String(tokens)],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+  if (!out.success || !line.startsWith("{")) {
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join("\n");
+    throw new Error(`Cannot run ${NODE_LOOP}: exit ${out.code}\n${err}`);
+  }
+  const r = JSON.parse(line) as Omit<NodeRun, "medianTokenMs" | "maxTokenMs"> & {
+    latenciesMs: number[];
+  };
+  const dec = r.latenciesMs.slice(1);
+  return {
+    tokensPerS: r.tokensPerS,
+    decodeMs: r.decodeMs,
+    llamaEvalMs: r.llamaEvalMs,
+    llamaEvalTokens: r.llamaEvalTokens,
+    medianTokenMs: median(dec),
+    maxTokenMs: Math.max(...dec),
+  };
+}
+
+/** Ratios a[i] / b[i] of two per-repetition lists (finite ones). */
+const pairs = (a: readonly number[], b: readonly number[]): Spread =>
+  spread(a.map((x, i) => x / b[i]!).filter(Number.isFinite));
 
 async function rowParity(o: Options): Promise<ParityResult> {
   const build: LlamaBenchBuild = await ensureLlamaBench({ log });
   if (!build.ok) log(`parity: llama-bench unavailable (${build.reason}); skipping its side`);
+  const node = await nodeVersion();
+  if ("skipped" in node) log(`parity: ${node.skipped}; skipping the Node.js loop`);
+  // "auto" pins one-thread runs where there is more than one CPU: then also measure unpinned.
+  const { allowedCpus } = await import("../../lib/affinity.ts");
+  const pinnable = (allowedCpus()?.length ?? 0) > 1;
   const lb = new Map<number, number[]>(o.threads.map((t) => [t, []]));
   const tr = new Map<number, TracedRun[]>(o.threads.map((t) => [t, []]));
+  const un = new Map<number, TracedRun[]>(o.threads.map((t) => [t, []]));
+  const nd = new Map<number, NodeRun[]>(o.threads.map((t) => [t, []]));
+  const traced = async (t: number, cpuAffinity: "auto" | "off"): Promise<TracedRun> => {
+    const [run] = await runChild<TracedRun[]>("tracer", {
+      model: o.model,
+      threads: t,
+      tokens: 128,
+      runs: 1,
+      settle: o.settle,
+      cpuAffinity,
+    });
+    return run!;
+  };
+  const describe = (r: { tokensPerS: number; medianTokenMs: number; maxTokenMs: number }) =>
+    `${r.tokensPerS.toFixed(2)} t/s (median token ${r.medianTokenMs.toFixed(1)} ms, max ${
+      r.maxTokenMs.toFixed(0)
+    } ms)`;
   for (let rep = 0; rep < o.reps; rep++) {
     const jobs = o.threads.flatMap((t) => [
       ...(build.ok ? [{ kind: "llama-bench" as const, t }] : []),
       { kind: "tracer" as const, t },
+      ...("version" in node ? [{ kind: "node" as const, t }] : []),
+      ...(t === 1 && pinnable ? [{ kind: "unpinned" as const, t }] : []),
     ]);
     for (const job of shuffled(jobs, rep + 1)) {
       if (job.kind === "llama-bench" && build.ok) {
         const r = await runLlamaBench(build.path, o.model, { threads: job.t, reps: 1 });
         lb.get(job.t)!.push(r.avgTokensPerS);
         log(`parity rep ${rep}: llama-bench t=${job.t} ${r.avgTokensPerS.toFixed(2)} t/s`);
+      } else if (job.kind === "node") {
+        const r = await runNodeLoop(o.model, job.t, 128);
+        nd.get(job.t)!.push(r);
+        log(`parity rep ${rep}: node loop   t=${job.t} ${describe(r)}`);
       } else {
-        const [run] = await runChild<TracedRun[]>("tracer", {
-          model: o.model,
-          threads: job.t,
-          tokens: 128,
-          runs: 1,
-          settle: o.settle,
-        });
-        tr.get(job.t)!.push(run!);
+        const pinned = job.kind === "tracer";
+        const r = await traced(job.t, pinned ? "auto" : "off");
+        (pinned ? tr : un).get(job.t)!.push(r);
         log(
-          `parity rep ${rep}: tracer      t=${job.t} ${
-            run!.tokensPerS.toFixed(2)
-          } t/s (median token ${run!.medianTokenMs.toFixed(1)} ms, max ${
-            run!.maxTokenMs.toFixed(0)
-          } ms)`,
+          `parity rep ${rep}: tracer${pinned ? "     " : " off "} t=${job.t} ${describe(r)}${
+            r.cpuAffinity ? ` pinned to CPU ${r.cpuAffinity}` : ""
+          }`,
         );
       }
     }
@@ -449,11 +553,16 @@ async function rowParity(o: Options): Promise<ParityResult> {
     llamaBench: build.ok
       ? { variant: build.variant, commit: build.commit, cmakeArgs: build.cmakeArgs }
       : { skipped: build.reason },
+    node,
     byThreads: o.threads.map((t) => {
       const l = lb.get(t)!;
       const runs = tr.get(t)!;
       const rates = runs.map((r) => r.tokensPerS);
       const evalRates = runs.map((r) => r.llamaEvalTokens / (r.llamaEvalMs / 1000));
+      const nodeRuns = nd.get(t)!;
+      const nodeRates = nodeRuns.map((r) => r.tokensPerS);
+      const unpinned = un.get(t)!;
+      const unpinnedRates = unpinned.map((r) => r.tokensPerS);
       return {
         threads: t,
         llamaBenchTokensPerS: l,
@@ -461,11 +570,26 @@ async function rowParity(o: Options): Promise<ParityResult> {
         llamaBench: spread(l),
         tracerRate: spread(rates),
         ratio: median(rates) / median(l),
-        pairRatios: spread(rates.map((r, i) => r / l[i]!).filter(Number.isFinite)),
+        pairRatios: pairs(rates, l),
         evalRate: spread(evalRates),
-        evalPairRatios: spread(evalRates.map((r, i) => r / l[i]!).filter(Number.isFinite)),
+        evalPairRatios: pairs(evalRates, l),
         hostMsPerToken: spread(runs.map((r) => (r.decodeMs - r.llamaEvalMs) / r.llamaEvalTokens)),
         hostShare: spread(runs.map((r) => (r.decodeMs - r.llamaEvalMs) / r.decodeMs)),
+        node: nodeRuns,
+        nodeRate: spread(nodeRates),
+        nodePairRatios: pairs(nodeRates, l),
+        nodeEvalPairRatios: pairs(
+          nodeRuns.map((r) => r.llamaEvalTokens / (r.llamaEvalMs / 1000)),
+          l,
+        ),
+        nodeHostMsPerToken: spread(
+          nodeRuns.map((r) => (r.decodeMs - r.llamaEvalMs) / r.llamaEvalTokens),
+        ),
+        tracerOverNode: pairs(rates, nodeRates),
+        unpinned,
+        unpinnedRate: spread(unpinnedRates),
+        unpinnedPairRatios: pairs(unpinnedRates, l),
+        pinnedOverUnpinned: pairs(rates, unpinnedRates),
       };
     }),
   };
@@ -728,6 +852,37 @@ function sections(r: Results, o: Options): Map<RowName, string> {
         } % | ${fmtSpread(p.evalRate)} | ${fmtSpread(p.evalPairRatios, 3)} |`
       ),
       "",
+      ...("skipped" in parity.node ? [`Node.js loop skipped: ${parity.node.skipped}.`, ""] : [
+        "The same decode without tokentrace and without Deno: plain node-llama-cpp under Node.js " +
+        `${parity.node.version}, driving the same native calls (\`tests/bench/_node_loop.mjs\`: ` +
+        "batch, `decodeBatch()`, `sampleToken()`; greedy; full-length warm-up), in the same " +
+        "repetitions. Where it trails llama-bench as far as tokentrace does, the gap comes with " +
+        "node-llama-cpp's native binding, not with tokentrace or Deno.",
+        "",
+        "| threads | Node loop t/s | Node loop / llama-bench | its eval-only / llama-bench | its host ms per token | tokentrace / Node loop |",
+        "| --- | --- | --- | --- | --- | --- |",
+        ...parity.byThreads.map((p) =>
+          `| ${p.threads} | ${fmtSpread(p.nodeRate)} | ${fmtSpread(p.nodePairRatios, 3)} | ${
+            fmtSpread(p.nodeEvalPairRatios, 3)
+          } | ${fmtSpread(p.nodeHostMsPerToken, 2)} | ${fmtSpread(p.tracerOverNode, 3)} |`
+        ),
+        "",
+      ]),
+      ...(parity.byThreads.some((p) => p.unpinned.length > 0)
+        ? [
+          "CPU affinity: tokentrace pins a one-thread run's process to one CPU (`cpuAffinity: " +
+          '"auto"`, the default, used above); here the same runs with `cpuAffinity: "off"`.',
+          "",
+          "| threads | tokentrace unpinned t/s | unpinned / llama-bench | pinned / unpinned pair ratios |",
+          "| --- | --- | --- | --- |",
+          ...parity.byThreads.filter((p) => p.unpinned.length > 0).map((p) =>
+            `| ${p.threads} | ${fmtSpread(p.unpinnedRate)} | ${
+              fmtSpread(p.unpinnedPairRatios, 3)
+            } | ${fmtSpread(p.pinnedOverUnpinned, 3)} |`
+          ),
+          "",
+        ]
+        : []),
       "llama-bench" in parity && "skipped" in parity.llamaBench
         ? `llama-bench skipped: ${parity.llamaBench.skipped}.`
         : `llama-bench: ${(parity.llamaBench as { commit: string }).commit.slice(0, 12)}, ${
@@ -761,7 +916,9 @@ function sections(r: Results, o: Options): Map<RowName, string> {
         } interleaved rounds in one process (\`tests/bench/overhead_bench.ts\`), 128 tokens per run, greedy. ` +
         "`evaluate()` loop: node-llama-cpp's public `sequence.evaluate()`; bare native loop: the " +
         "tracer's decode loop on node-llama-cpp's native context with nothing recorded, so tracer / " +
-        "native is the recording's own cost.",
+        "native is the recording's own cost. All three loops run with the tracer's default " +
+        "placement (at 1 thread the process is pinned to one CPU for each run, see the parity " +
+        "section), so the ratios compare loops, not placements.",
       ].join("\n"),
     );
   }
