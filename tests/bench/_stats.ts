@@ -1,5 +1,7 @@
 // Small statistics and formatting helpers shared by the bench driver and its children.
 
+import tQuantile from "@stdlib/stats-base-dists-t-quantile";
+
 /** Median (mean of the two middle values for an even count); NaN for no values. */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;
@@ -74,4 +76,34 @@ export function peakRssMb(): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** A ratio's geometric mean with its 95% interval. */
+export interface RatioCi {
+  /** Geometric mean of the ratios. */
+  mean: number;
+  low: number;
+  high: number;
+  n: number;
+}
+
+/**
+ * Geometric mean of per-repetition ratios with a 95% Student t interval on their logarithms
+ * (repetitions independent; a ratio's log is roughly symmetric). NaN bounds below 2 ratios.
+ */
+export function ratioCi(ratios: readonly number[]): RatioCi {
+  const logs = ratios.filter((r) => r > 0 && Number.isFinite(r)).map(Math.log);
+  const n = logs.length;
+  const m = mean(logs);
+  if (n < 2) return { mean: Math.exp(m), low: Number.NaN, high: Number.NaN, n };
+  const sd = Math.sqrt(logs.reduce((a, x) => a + (x - m) ** 2, 0) / (n - 1));
+  const half = tQuantile(0.975, n - 1) * sd / Math.sqrt(n);
+  return { mean: Math.exp(m), low: Math.exp(m - half), high: Math.exp(m + half), n };
+}
+
+/** `0.982 [0.886–1.088]`: a ratio's geometric mean and 95% interval. */
+export function fmtCi(c: RatioCi, digits = 3): string {
+  if (!Number.isFinite(c.mean)) return "n/a";
+  if (!Number.isFinite(c.low)) return c.mean.toFixed(digits);
+  return `${c.mean.toFixed(digits)} [${c.low.toFixed(digits)}–${c.high.toFixed(digits)}]`;
 }

@@ -33,10 +33,13 @@ import { ensureLlamaBench, type LlamaBenchBuild, runLlamaBench } from "./_llama_
 import { type Bandwidth, measureBandwidth } from "./_bandwidth.ts";
 import {
   decodeRate,
+  fmtCi,
   fmtSpread,
   median,
   peakRssMb,
   quantile,
+  type RatioCi,
+  ratioCi,
   shuffled,
   type Spread,
   spread,
@@ -413,10 +416,13 @@ interface ParityResult {
     tracerRate: Spread;
     ratio: number;
     pairRatios: Spread;
+    /** Geometric mean of the pair ratios with a 95% t interval on their logs. */
+    pairCi: RatioCi;
     /** llama.cpp's own decode rate inside tokentrace's runs (eval tokens / eval time). */
     evalRate: Spread;
     /** Pair ratios of that rate to llama-bench's: llama.cpp's compute, outside tokentrace. */
     evalPairRatios: Spread;
+    evalCi: RatioCi;
     /** Host time per decode token in tokentrace's runs, ms: (decode - eval) / eval tokens. */
     hostMsPerToken: Spread;
     /** Host time as a share of decode time. */
@@ -426,17 +432,21 @@ interface ParityResult {
     nodeRate: Spread;
     /** Node loop / llama-bench, per repetition. */
     nodePairRatios: Spread;
+    nodeCi: RatioCi;
     /** llama.cpp's eval-only rate inside the Node loop / llama-bench, per repetition. */
     nodeEvalPairRatios: Spread;
     nodeHostMsPerToken: Spread;
     /** tokentrace / Node loop, per repetition: what Deno and tokentrace add or save. */
     tracerOverNode: Spread;
+    tracerOverNodeCi: RatioCi;
     /** tokentrace with `cpuAffinity: "off"` (only where "auto" pins: one thread, > 1 CPU). */
     unpinned: TracedRun[];
     unpinnedRate: Spread;
     unpinnedPairRatios: Spread;
     /** tokentrace (pinned) / tokentrace unpinned, per repetition. */
     pinnedOverUnpinned: Spread;
+    pinnedOverUnpinnedCi: RatioCi;
+    unpinnedCi: RatioCi;
   }[];
 }
 
@@ -491,8 +501,10 @@ async function runNodeLoop(model: string, threads: number, tokens: number): Prom
 }
 
 /** Ratios a[i] / b[i] of two per-repetition lists (finite ones). */
-const pairs = (a: readonly number[], b: readonly number[]): Spread =>
-  spread(a.map((x, i) => x / b[i]!).filter(Number.isFinite));
+const ratios = (a: readonly number[], b: readonly number[]): number[] =>
+  a.map((x, i) => x / b[i]!).filter(Number.isFinite);
+const pairs = (a: readonly number[], b: readonly number[]): Spread => spread(ratios(a, b));
+const pairsCi = (a: readonly number[], b: readonly number[]): RatioCi => ratioCi(ratios(a, b));
 
 async function rowParity(o: Options): Promise<ParityResult> {
   const build: LlamaBenchBuild = await ensureLlamaBench({ log });
@@ -571,13 +583,16 @@ async function rowParity(o: Options): Promise<ParityResult> {
         tracerRate: spread(rates),
         ratio: median(rates) / median(l),
         pairRatios: pairs(rates, l),
+        pairCi: pairsCi(rates, l),
         evalRate: spread(evalRates),
         evalPairRatios: pairs(evalRates, l),
+        evalCi: pairsCi(evalRates, l),
         hostMsPerToken: spread(runs.map((r) => (r.decodeMs - r.llamaEvalMs) / r.llamaEvalTokens)),
         hostShare: spread(runs.map((r) => (r.decodeMs - r.llamaEvalMs) / r.decodeMs)),
         node: nodeRuns,
         nodeRate: spread(nodeRates),
         nodePairRatios: pairs(nodeRates, l),
+        nodeCi: pairsCi(nodeRates, l),
         nodeEvalPairRatios: pairs(
           nodeRuns.map((r) => r.llamaEvalTokens / (r.llamaEvalMs / 1000)),
           l,
@@ -586,10 +601,13 @@ async function rowParity(o: Options): Promise<ParityResult> {
           nodeRuns.map((r) => (r.decodeMs - r.llamaEvalMs) / r.llamaEvalTokens),
         ),
         tracerOverNode: pairs(rates, nodeRates),
+        tracerOverNodeCi: pairsCi(rates, nodeRates),
         unpinned,
         unpinnedRate: spread(unpinnedRates),
         unpinnedPairRatios: pairs(unpinnedRates, l),
         pinnedOverUnpinned: pairs(rates, unpinnedRates),
+        pinnedOverUnpinnedCi: pairsCi(rates, unpinnedRates),
+        unpinnedCi: pairsCi(unpinnedRates, l),
       };
     }),
   };
@@ -821,12 +839,12 @@ function sections(r: Results, o: Options): Map<RowName, string> {
   const parity = r.parity as ParityResult | undefined;
   if (parity) {
     const lines = [
-      "| threads | llama-bench tg128 t/s | tokentrace t/s | ratio (target ≥ 0.95) | pair ratios | tokentrace median / max token ms |",
-      "| --- | --- | --- | --- | --- | --- |",
+      "| threads | llama-bench tg128 t/s | tokentrace t/s | tokentrace / llama-bench per repetition: geometric mean [95% CI] (target ≥ 0.95) | same, median (range) | ratio of medians | tokentrace median / max token ms |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
       ...parity.byThreads.map((p) =>
         `| ${p.threads} | ${fmtSpread(p.llamaBench)} | ${fmtSpread(p.tracerRate)} | **${
-          f(p.ratio, 3)
-        }** | ${fmtSpread(p.pairRatios, 3)} | ${
+          fmtCi(p.pairCi)
+        }** | ${fmtSpread(p.pairRatios, 3)} | ${f(p.ratio, 3)} | ${
           f(median(p.tracer.map((t) => t.medianTokenMs)), 1)
         } / ${f(Math.max(...p.tracer.map((t) => t.maxTokenMs)), 0)} |`
       ),
@@ -836,8 +854,8 @@ function sections(r: Results, o: Options): Map<RowName, string> {
       "llama.cpp's compute (its `llama_decode` time inside tokentrace's runs, as a rate, against " +
       "llama-bench's rate in the same repetition).",
       "",
-      "| threads | host ms per token | host share of decode time | llama.cpp eval-only t/s in tokentrace | eval-only / llama-bench pair ratios |",
-      "| --- | --- | --- | --- | --- |",
+      "| threads | host ms per token | host share of decode time | llama.cpp eval-only t/s in tokentrace | eval-only / llama-bench: geometric mean [95% CI] | median (range) |",
+      "| --- | --- | --- | --- | --- | --- |",
       ...parity.byThreads.map((p) =>
         `| ${p.threads} | ${fmtSpread(p.hostMsPerToken, 2)} | ${
           fmtSpread(
@@ -849,7 +867,7 @@ function sections(r: Results, o: Options): Map<RowName, string> {
             },
             1,
           )
-        } % | ${fmtSpread(p.evalRate)} | ${fmtSpread(p.evalPairRatios, 3)} |`
+        } % | ${fmtSpread(p.evalRate)} | ${fmtCi(p.evalCi)} | ${fmtSpread(p.evalPairRatios, 3)} |`
       ),
       "",
       ...("skipped" in parity.node ? [`Node.js loop skipped: ${parity.node.skipped}.`, ""] : [
@@ -859,12 +877,12 @@ function sections(r: Results, o: Options): Map<RowName, string> {
         "repetitions. Where it trails llama-bench as far as tokentrace does, the gap comes with " +
         "node-llama-cpp's native binding, not with tokentrace or Deno.",
         "",
-        "| threads | Node loop t/s | Node loop / llama-bench | its eval-only / llama-bench | its host ms per token | tokentrace / Node loop |",
+        "| threads | Node loop t/s | Node loop / llama-bench: geometric mean [95% CI] | its eval-only / llama-bench, median (range) | its host ms per token | tokentrace / Node loop: geometric mean [95% CI] |",
         "| --- | --- | --- | --- | --- | --- |",
         ...parity.byThreads.map((p) =>
-          `| ${p.threads} | ${fmtSpread(p.nodeRate)} | ${fmtSpread(p.nodePairRatios, 3)} | ${
+          `| ${p.threads} | ${fmtSpread(p.nodeRate)} | ${fmtCi(p.nodeCi)} | ${
             fmtSpread(p.nodeEvalPairRatios, 3)
-          } | ${fmtSpread(p.nodeHostMsPerToken, 2)} | ${fmtSpread(p.tracerOverNode, 3)} |`
+          } | ${fmtSpread(p.nodeHostMsPerToken, 2)} | ${fmtCi(p.tracerOverNodeCi)} |`
         ),
         "",
       ]),
@@ -873,11 +891,11 @@ function sections(r: Results, o: Options): Map<RowName, string> {
           "CPU affinity: tokentrace pins a one-thread run's process to one CPU (`cpuAffinity: " +
           '"auto"`, the default, used above); here the same runs with `cpuAffinity: "off"`.',
           "",
-          "| threads | tokentrace unpinned t/s | unpinned / llama-bench | pinned / unpinned pair ratios |",
-          "| --- | --- | --- | --- |",
+          "| threads | tokentrace unpinned t/s | unpinned / llama-bench: geometric mean [95% CI] | pinned / unpinned: geometric mean [95% CI] | median (range) |",
+          "| --- | --- | --- | --- | --- |",
           ...parity.byThreads.filter((p) => p.unpinned.length > 0).map((p) =>
-            `| ${p.threads} | ${fmtSpread(p.unpinnedRate)} | ${
-              fmtSpread(p.unpinnedPairRatios, 3)
+            `| ${p.threads} | ${fmtSpread(p.unpinnedRate)} | ${fmtCi(p.unpinnedCi)} | ${
+              fmtCi(p.pinnedOverUnpinnedCi)
             } | ${fmtSpread(p.pinnedOverUnpinned, 3)} |`
           ),
           "",
@@ -892,7 +910,10 @@ function sections(r: Results, o: Options): Map<RowName, string> {
         o.settle
           ? " (and, for more than 1 thread, `settleBlockingPool()`: see the investigation below)"
           : " (Deno's blocking pool not settled: `--no-settle`)"
-      }, rate = 127 / decode time.`,
+      }, rate = 127 / decode time. Ratios are taken within each repetition (paired, so drift ` +
+      "between repetitions cancels); their geometric mean has a 95% Student t interval on the logs " +
+      "of the ratios. This machine's rate drifts by ±15% within minutes, which sets how narrow " +
+      "those intervals can get.",
     ];
     s.set("parity", lines.join("\n"));
   }
@@ -1086,7 +1107,7 @@ async function main(): Promise<number> {
     settle: !values["no-settle"],
     model: values.model,
     threads: values.threads?.split(",").map(Number) ?? [...new Set([1, cores])],
-    reps: Number(values.reps ?? (values.quick ? 2 : 7)),
+    reps: Number(values.reps ?? (values.quick ? 2 : 10)),
     rows: Number(values.rows ?? (values.quick ? 1_000_000 : 10_000_000)),
     runTokens: Number(values["run-tokens"]),
   };
