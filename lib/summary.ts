@@ -96,6 +96,10 @@ export interface SessionSummary {
   readonly backend: string;
   /** Session default threads. */
   readonly threads: number;
+  /** Finished runs pinned to CPUs (`cpu_affinity` not empty). */
+  readonly pinnedRuns: number;
+  /** The distinct `cpu_affinity` values of pinned runs, ascending. */
+  readonly pinnedCpus: readonly string[];
   /** Finished runs on disk. */
   readonly runsDone: number;
   /** Runs in the session's plan (equal to `runsDone` when no plan is stored). */
@@ -665,6 +669,7 @@ export function summarizeSession(
   const ofSession = pl.col("session_id").eq(pl.lit(sessionId));
   const runs = collect(dataset.runs).filter(ofSession);
   const runIds = new Set(column(runs, "run_id") as string[]);
+  const affinity = column(runs, "cpu_affinity").map(String);
   const tokens = collect(dataset.tokens).filter(ofSession);
   let planned = runIds.size;
   let planOrder: string[] = [];
@@ -692,6 +697,8 @@ export function summarizeSession(
       modelSynthetic: value("model_synthetic") === true,
       backend: String(value("backend")),
       threads: Number(value("threads")),
+      pinnedRuns: affinity.filter((a) => a !== "").length,
+      pinnedCpus: [...new Set(affinity.filter((a) => a !== ""))].sort(),
       runsDone: runIds.size,
       runsPlanned: planned,
       datasetDir: root,
@@ -801,7 +808,8 @@ function threadsBlock(c: ThreadsComparison, showSetting: boolean): string[] {
  *   session: {
  *     sessionId: "s", status: "complete", suite: "default", modelPath: "m.gguf",
  *     modelName: "m", modelQuantization: "Q8_0", modelSynthetic: true, backend: "cpu",
- *     threads: 2, runsDone: 0, runsPlanned: 0, datasetDir: "data/traces",
+ *     threads: 2, pinnedRuns: 0, pinnedCpus: [], runsDone: 0, runsPlanned: 0,
+ *     datasetDir: "data/traces",
  *     sessionDir: "data/traces/session=s", reportCommand: "deno task report data/traces",
  *   },
  *   prompts: [],
@@ -835,6 +843,12 @@ export function formatSummary(summary: TraceSummary): string {
     `model:    ${model}`,
     `backend:  ${session.backend}, ${session.threads} ${
       session.threads === 1 ? "thread" : "threads"
+    }${
+      session.pinnedRuns === 0
+        ? ""
+        : `; ${session.pinnedRuns}/${session.runsDone} runs pinned to CPU ${
+          session.pinnedCpus.join(" or ")
+        } (runs.cpu_affinity)`
     }`,
     "",
     table(

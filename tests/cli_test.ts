@@ -378,6 +378,7 @@ Deno.test("`trace` runs a tiny suite end to end, and its JSON summary agrees wit
     const tokens = (await ds.tokens.collect()).toRecords() as Record<string, unknown>[];
     assert.equal(runs.length, 6);
     const pinned = ((await import("../lib/affinity.ts")).allowedCpus()?.length ?? 0) > 1;
+    assert.equal(summary.session.pinnedRuns, pinned ? 6 : 0);
     assert.deepEqual(runs.map((r) => r.order_index).sort(), [0, 1, 2, 3, 4, 5]);
     const plan = JSON.parse(await Deno.readTextFile(`${summary.session.sessionDir}/plan.json`));
     for (const p of summary.prompts) {
