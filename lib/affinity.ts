@@ -5,7 +5,8 @@
  * Why it exists: at one compute thread, node-llama-cpp runs each decode step on whichever
  * thread of Deno's blocking pool takes the job, and the scheduler moves that work between
  * CPUs from step to step. Pinning the whole process to one CPU for the run keeps the step on
- * one CPU, the way a native one-thread `llama-bench` runs (BENCHMARKS.md, "CPU affinity").
+ * one CPU. On the 2-core benchmark machine that made one-thread decode 1.14x as fast and
+ * closed the gap to llama-bench (BENCHMARKS.md, investigation section 5).
  *
  * @module
  */

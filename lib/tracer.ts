@@ -222,9 +222,10 @@ export interface TraceOptions {
    * CPU affinity of the process during the run, recorded as `cpu_affinity`.
    * - `"auto"`: a one-thread run pins every thread of the process to the CPU the calling
    *   thread is on, so the scheduler cannot move decode steps between CPUs (on the 2-core
-   *   benchmark machine, one-thread decode ran about 10% faster pinned; BENCHMARKS.md, "CPU
-   *   affinity"). Multi-thread runs are not pinned. Nothing is pinned where
-   *   {@linkcode canPinThreads} is false (not Linux, or no `--allow-ffi`).
+   *   benchmark machine one-thread decode ran 1.14x [95% CI 1.07–1.21] as fast pinned, 24
+   *   paired runs; BENCHMARKS.md, investigation section 5). Multi-thread runs are not pinned.
+   *   Nothing is pinned where {@linkcode canPinThreads} is false (not Linux, or no
+   *   `--allow-ffi`).
    * - `"off"`: never pin.
    * - a list of CPUs: pin every thread to these CPUs for the run, whatever the thread count;
    *   a `RangeError` when that cannot be done.
