@@ -326,10 +326,25 @@ Deno.test({
   ignore: Deno.build.os !== "linux", // the pool's threads are counted through /proc
   fn: async () => {
     await withSession(async (session) => {
-      // Concurrent file reads leave idle pool threads behind, as loading a model does (23 to
-      // 32 threads seen after loading one here).
-      const path = await testModel("lfm2-tiny");
-      await Promise.all(Array.from({ length: 24 }, () => Deno.readFile(path)));
+      // Idle pool threads, as loading a model leaves behind (23 to 32 threads seen after
+      // loading one here). Concurrent opens of a FIFO's read end each hold a pool thread until
+      // a writer opens it, so 24 threads exist at once whatever the machine's speed (concurrent
+      // file reads, used before, sometimes finished too fast to need more than 7).
+      const dir = await Deno.makeTempDir({ prefix: "tokentrace-pool-" });
+      try {
+        const fifo = `${dir}/fifo`;
+        assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+        const readers = Array.from({ length: 24 }, () => Deno.open(fifo, { read: true }));
+        const deadline = Date.now() + 5000; // the assertion below reports a pool that never grew
+        while ((blockingPoolThreads() ?? 0) < 24 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        const writer = Deno.openSync(fifo, { write: true });
+        for (const reader of await Promise.all(readers)) reader.close();
+        writer.close();
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
       const loaded = blockingPoolThreads()!;
       assert.ok(loaded > 10, `pool has ${loaded} threads`);
       let waits = 0;
