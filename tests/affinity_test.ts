@@ -30,7 +30,8 @@ Deno.test({
     try {
       assert.equal(pin.cpus.length, 1);
       assert.ok(allowed.includes(pin.cpus[0]!));
-      assert.equal(pin.threads, before.size);
+      // Threads may start or exit meanwhile (idle pool threads expire), so no exact count.
+      assert.ok(pin.threads >= 1, `${pin.threads} threads`);
       for (const [tid, cpus] of threadCpus()) {
         assert.equal(cpus, String(pin.cpus[0]), `thread ${tid} may run on ${cpus}`);
       }
