@@ -283,4 +283,10 @@ export {
   type ThreadsProbeRow,
   type ThreadsProbeTarget,
 } from "./lib/threads.ts";
-export { allowedCpus, canPinThreads, pinProcessThreads, type ThreadPin } from "./lib/affinity.ts";
+export {
+  allowedCpus,
+  autoPin,
+  canPinThreads,
+  pinProcessThreads,
+  type ThreadPin,
+} from "./lib/affinity.ts";

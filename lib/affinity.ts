@@ -186,3 +186,21 @@ export function pinProcessThreads(cpus?: readonly number[]): ThreadPin | undefin
     },
   };
 }
+
+/**
+ * The `cpuAffinity: "auto"` rule of `session.trace()`: pins the process to the calling
+ * thread's CPU for a one-thread run when the process may use more than one CPU; otherwise
+ * (or where {@linkcode canPinThreads} is false) pins nothing.
+ *
+ * @example Pin like a traced one-thread run
+ * ```ts
+ * import { autoPin } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(autoPin(2), undefined); // multi-thread runs are never pinned
+ * autoPin(1)?.restore();
+ * ```
+ */
+export function autoPin(threads: number): ThreadPin | undefined {
+  return threads === 1 && (allowedCpus()?.length ?? 0) > 1 ? pinProcessThreads() : undefined;
+}

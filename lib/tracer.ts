@@ -26,7 +26,7 @@ import {
   resetPerf,
   sharedLlama,
 } from "./_tracer_llama.ts";
-import { allowedCpus, pinProcessThreads } from "./affinity.ts";
+import { allowedCpus, autoPin, pinProcessThreads } from "./affinity.ts";
 import { blockingPoolThreads, settleBlockingPool } from "./threads.ts";
 
 export type { GpuChoice };
@@ -931,7 +931,7 @@ class TracerSession implements Session {
       const pin = cpuAffinity === "off"
         ? undefined
         : cpuAffinity === "auto"
-        ? (threads === 1 && (allowedCpus()?.length ?? 0) > 1 ? pinProcessThreads() : undefined)
+        ? autoPin(threads)
         : pinProcessThreads(cpuAffinity);
       const start = performance.now();
       try {

@@ -30,7 +30,7 @@ import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { type NativeInternals, nativeInternals, openSession } from "../../lib/tracer.ts";
 import { sharedLlama } from "../../lib/_tracer_llama.ts";
 import { blockingPoolThreads, settleBlockingPool } from "../../lib/threads.ts";
-import { allowedCpus, pinProcessThreads } from "../../lib/affinity.ts";
+import { autoPin } from "../../lib/affinity.ts";
 
 /** Options of {@linkcode overheadBench}. */
 export interface OverheadBenchOptions {
@@ -203,9 +203,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
         if (loop !== "tracer") {
           // The same placement as the tracer's default (`cpuAffinity: "auto"`): a one-thread
           // run pins the process to one CPU, so the ratios compare loops, not placements.
-          const pin = threads === 1 && (allowedCpus()?.length ?? 0) > 1
-            ? pinProcessThreads()
-            : undefined;
+          const pin = autoPin(threads);
           let r: { n: number; ttftMs: number; decodeMs: number };
           try {
             r = loop === "bare"
