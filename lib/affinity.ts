@@ -59,6 +59,23 @@ function cpusToMask(cpus: readonly number[]): Uint8Array {
   return mask;
 }
 
+/** The calling thread's affinity mask, or undefined when it cannot be read. */
+function callerMask(c: Libc): Uint8Array | undefined {
+  const mask = new Uint8Array(CPUSET_BYTES);
+  return c.symbols.sched_getaffinity(0, BigInt(CPUSET_BYTES), mask) === 0 ? mask : undefined;
+}
+
+/**
+ * The first of `cpus` that is not a CPU in `allowed` (not an integer, or not allowed), or
+ * undefined when all are; shared by {@linkcode pinProcessThreads} and `session.trace()`.
+ */
+export function foreignCpu(
+  cpus: readonly number[],
+  allowed: readonly number[],
+): number | undefined {
+  return cpus.find((x) => !Number.isInteger(x) || !allowed.includes(x));
+}
+
 function threadIds(): number[] {
   const tids: number[] = [];
   for (const e of Deno.readDirSync("/proc/self/task")) tids.push(Number(e.name));
@@ -97,10 +114,8 @@ export function canPinThreads(): boolean {
  */
 export function allowedCpus(): number[] | undefined {
   const c = openLibc();
-  if (!c) return undefined;
-  const mask = new Uint8Array(CPUSET_BYTES);
-  if (c.symbols.sched_getaffinity(0, BigInt(CPUSET_BYTES), mask) !== 0) return undefined;
-  return maskToCpus(mask);
+  const mask = c ? callerMask(c) : undefined;
+  return mask ? maskToCpus(mask) : undefined;
 }
 
 /** What {@linkcode pinProcessThreads} did; `restore()` puts every thread's affinity back. */
@@ -140,15 +155,15 @@ export function pinProcessThreads(cpus?: readonly number[]): ThreadPin | undefin
   const c = openLibc();
   if (!c) return undefined;
   const size = BigInt(CPUSET_BYTES);
-  const own = new Uint8Array(CPUSET_BYTES);
-  if (c.symbols.sched_getaffinity(0, size, own) !== 0) return undefined;
+  const own = callerMask(c);
+  if (!own) return undefined;
   const allowed = maskToCpus(own);
   let target: readonly number[];
   if (cpus === undefined) {
     const now = c.symbols.sched_getcpu();
     target = [allowed.includes(now) ? now : allowed[0]!];
   } else {
-    const bad = cpus.find((x) => !Number.isInteger(x) || !allowed.includes(x));
+    const bad = foreignCpu(cpus, allowed);
     if (bad !== undefined || cpus.length === 0) {
       throw new RangeError(
         `Cannot pin threads to CPU ${bad ?? "(none)"}: this process may run on CPUs ${

@@ -26,7 +26,7 @@ import {
   resetPerf,
   sharedLlama,
 } from "./_tracer_llama.ts";
-import { allowedCpus, autoPin, pinProcessThreads } from "./affinity.ts";
+import { allowedCpus, autoPin, foreignCpu, pinProcessThreads } from "./affinity.ts";
 import { blockingPoolThreads, settleBlockingPool } from "./threads.ts";
 
 export type { GpuChoice };
@@ -870,7 +870,7 @@ class TracerSession implements Session {
           }: setting thread affinity needs Linux and Deno's --allow-ffi; use cpuAffinity "auto" or "off"`,
         );
       }
-      const bad = cpuAffinity.find((cpu) => !allowed.includes(cpu));
+      const bad = foreignCpu(cpuAffinity, allowed);
       if (bad !== undefined) {
         throw new RangeError(
           `Cannot trace pinned to CPU ${bad}: this process may run on CPUs ${
