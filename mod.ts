@@ -46,10 +46,10 @@ export {
   SCHEMA_VERSION,
   schemaMarkdown,
   type TableName,
-} from "./lib/schema.ts";
+} from "./lib/schema/schema.ts";
 
 // --- frame (structural table types; nodejs-polars frames at run time)
-export type { Frame, FrameColumn, LazyFrame } from "./lib/frame.ts";
+export type { Frame, FrameColumn, LazyFrame } from "./lib/schema/frame.ts";
 
 // --- gguf (reader, validate)
 export {
@@ -63,7 +63,7 @@ export {
   type GgufValueTypeName,
   readGguf,
   validateGguf,
-} from "./lib/gguf.ts";
+} from "./lib/gguf/gguf.ts";
 
 // --- synth (synthetic models)
 export {
@@ -75,7 +75,7 @@ export {
   type SyntheticModel,
   type SyntheticModelOptions,
   writeSyntheticModel,
-} from "./lib/synth.ts";
+} from "./lib/synth/synth.ts";
 
 // --- tracer
 export {
@@ -94,7 +94,7 @@ export {
   type TraceOptions,
   type TraceResult,
   type TraceStream,
-} from "./lib/tracer.ts";
+} from "./lib/tracer/tracer.ts";
 
 // --- dataset
 export {
@@ -109,7 +109,7 @@ export {
   type RunRow,
   type SessionRow,
   type SessionStatus,
-} from "./lib/dataset.ts";
+} from "./lib/dataset/dataset.ts";
 
 // --- suite / experiment / summary
 export {
@@ -128,7 +128,7 @@ export {
   type SuitePrompt,
   type SuiteSampling,
   type SuiteSweeps,
-} from "./lib/suite.ts";
+} from "./lib/experiment/suite.ts";
 export {
   compareThreads,
   type CompareThreadsOptions,
@@ -144,7 +144,7 @@ export {
   type ThreadsRow,
   type TraceSummary,
   type WarmupSummary,
-} from "./lib/summary.ts";
+} from "./lib/present/summary.ts";
 
 // --- analysis
 export type { Estimate, PermutationTest, Trace, TraceTable } from "./lib/analysis/types.ts";
@@ -226,7 +226,7 @@ export {
   type SimulatedTrace,
   type SimulateOptions,
   simulateTrace,
-} from "./lib/simulate.ts";
+} from "./lib/simulate/simulate.ts";
 
 // --- plots / report
 export {
@@ -255,7 +255,7 @@ export {
   type TrendPoint,
   type VarianceShare,
   type WindowMean,
-} from "./lib/plots.ts";
+} from "./lib/present/plots.ts";
 export {
   checkOriginalClaims,
   type ClaimCheck,
@@ -269,24 +269,26 @@ export {
   type ReportCharts,
   reportCharts,
   type TableColumn,
-} from "./lib/report.ts";
+} from "./lib/present/report.ts";
 
 // --- perf (thread-count probe)
 export {
-  blockingPoolThreads,
   probeThreads,
-  settleBlockingPool,
-  type SettleBlockingPoolOptions,
-  type SettleBlockingPoolResult,
   type ThreadsProbeOptions,
   type ThreadsProbeResult,
   type ThreadsProbeRow,
   type ThreadsProbeTarget,
-} from "./lib/threads.ts";
+} from "./lib/experiment/probe.ts";
+export {
+  blockingPoolThreads,
+  settleBlockingPool,
+  type SettleBlockingPoolOptions,
+  type SettleBlockingPoolResult,
+} from "./lib/runtime/pool.ts";
 export {
   allowedCpus,
   autoPin,
   canPinThreads,
   pinProcessThreads,
   type ThreadPin,
-} from "./lib/affinity.ts";
+} from "./lib/runtime/affinity.ts";

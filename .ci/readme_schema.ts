@@ -1,4 +1,4 @@
-// Rewrites the README's schema section from lib/schema.ts (tests/schema_test.ts checks it).
+// Rewrites the README's schema section from lib/schema/schema.ts (tests/schema/schema_test.ts checks it).
 import { README_SCHEMA_BEGIN, README_SCHEMA_END, spliceSchema } from "../tests/_readme.ts";
 
 const path = new URL("../README.md", import.meta.url);

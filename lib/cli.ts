@@ -11,9 +11,9 @@
 type SubcommandMain = (args: string[]) => Promise<number>;
 
 const SUBCOMMANDS: Readonly<Record<string, () => Promise<SubcommandMain>>> = {
-  synth: async () => (await import("./_cli_synth.ts")).synthMain,
-  trace: async () => (await import("./_cli_trace.ts")).traceMain,
-  report: async () => (await import("./_cli_report.ts")).reportMain,
+  synth: async () => (await import("./cli/synth.ts")).synthMain,
+  trace: async () => (await import("./cli/trace.ts")).traceMain,
+  report: async () => (await import("./cli/report.ts")).reportMain,
   // `bench` joins this table once the perf helper's CLI module exists.
 };
 

@@ -3,12 +3,16 @@
 // safely: the writer renames a finished temporary file into place.
 
 import { fileURLToPath } from "node:url";
-import { type PresetName, type SynthDtype, writeSyntheticModel } from "../lib/synth.ts";
+import { type PresetName, type SynthDtype, writeSyntheticModel } from "../lib/synth/synth.ts";
 
 const MODELS_DIR = fileURLToPath(new URL("../data/models/", import.meta.url));
-const SOURCES = ["synth.ts", "_gguf_write.ts", "_prng.ts", "_quant.ts", "_tokenizer.ts"].map((f) =>
-  new URL(`../lib/${f}`, import.meta.url)
-);
+const SOURCES = [
+  "synth/synth.ts",
+  "gguf/_write.ts",
+  "synth/_prng.ts",
+  "synth/_quant.ts",
+  "synth/_tokenizer.ts",
+].map((f) => new URL(`../lib/${f}`, import.meta.url));
 
 const pending = new Map<string, Promise<string>>();
 

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { packedIndex, packedSize } from "./_linalg.ts";
+import { packedIndex, packedSize } from "../stats/linalg.ts";
 import type { PreparedTrace } from "./prepare.ts";
-import { medianInPlace } from "./_stats.ts";
+import { medianInPlace } from "../stats/stats.ts";
 
 /** Per-run sums for the slowdown fit, with x = position minus a per-run reference. */
 export interface SlopeStats {

@@ -8,7 +8,7 @@
 
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import { fitSlowdown } from "./slowdown.ts";
-import { medianInPlace } from "./_stats.ts";
+import { medianInPlace } from "../stats/stats.ts";
 import type { Estimate } from "./types.ts";
 import { eligibleRuns } from "./_runstats.ts";
 

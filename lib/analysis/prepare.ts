@@ -7,7 +7,7 @@
  */
 
 import pl from "nodejs-polars";
-import { frameColumns, lazyPolars } from "../_polars.ts";
+import { frameColumns, lazyPolars } from "../schema/_polars.ts";
 import type { Trace, TraceTable } from "./types.ts";
 
 /** Character classes of a token piece, in the order of `PreparedTokens.charClass` codes. */

@@ -6,12 +6,12 @@
  */
 
 import pl from "nodejs-polars";
-import type { Frame } from "../frame.ts";
+import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
-import { fitCross } from "./_linalg.ts";
-import { resampleCounts, Rng } from "./_random.ts";
+import { fitCross } from "../stats/linalg.ts";
+import { resampleCounts, Rng } from "../stats/rng.ts";
 import { eligibleRuns, slopeStats } from "./_runstats.ts";
-import { bootstrapEstimate, bootstrapMethod, missingEstimate } from "./_stats.ts";
+import { bootstrapEstimate, bootstrapMethod, missingEstimate } from "../stats/stats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate, PermutationTest } from "./types.ts";
 

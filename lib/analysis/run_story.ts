@@ -7,10 +7,10 @@
  */
 
 import pl from "nodejs-polars";
-import { frameColumns, lazyPolars } from "../_polars.ts";
-import type { Frame } from "../frame.ts";
-import { ols } from "./_ols.ts";
-import { missingEstimate, tEstimate } from "./_stats.ts";
+import { frameColumns, lazyPolars } from "../schema/_polars.ts";
+import type { Frame } from "../schema/frame.ts";
+import { ols } from "../stats/ols.ts";
+import { missingEstimate, tEstimate } from "../stats/stats.ts";
 import { type AnalysisInput, isPrepared, prepareTrace } from "./prepare.ts";
 import type { Estimate, TraceTable } from "./types.ts";
 

@@ -6,12 +6,12 @@
  */
 
 import pl from "nodejs-polars";
-import type { Frame } from "../frame.ts";
+import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
-import { resampleCounts, Rng } from "./_random.ts";
+import { resampleCounts, Rng } from "../stats/rng.ts";
 import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
-import { fitCross } from "./_linalg.ts";
-import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "./_stats.ts";
+import { fitCross } from "../stats/linalg.ts";
+import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "../stats/stats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 

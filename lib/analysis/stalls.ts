@@ -6,10 +6,10 @@
  */
 
 import pl from "nodejs-polars";
-import type { Frame } from "../frame.ts";
+import type { Frame } from "../schema/frame.ts";
 import tCdf from "@stdlib/stats-base-dists-t-cdf";
-import { ols } from "./_ols.ts";
-import { resampleCounts, Rng } from "./_random.ts";
+import { ols } from "../stats/ols.ts";
+import { resampleCounts, Rng } from "../stats/rng.ts";
 import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
 import {
   bootstrapEstimate,
@@ -17,7 +17,7 @@ import {
   medianInPlace,
   missingEstimate,
   tEstimate,
-} from "./_stats.ts";
+} from "../stats/stats.ts";
 import { type AnalysisInput, type PreparedTrace, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 

@@ -7,11 +7,11 @@
  */
 
 import pl from "nodejs-polars";
-import type { Frame } from "../frame.ts";
-import { fitCross, packedSize, unpack } from "./_linalg.ts";
-import { resampleMatrix, Rng, weightedSums } from "./_random.ts";
+import type { Frame } from "../schema/frame.ts";
+import { fitCross, packedSize, unpack } from "../stats/linalg.ts";
+import { resampleMatrix, Rng, weightedSums } from "../stats/rng.ts";
 import { eligibleRuns, fullStats, stallFlags, withinWriter } from "./_runstats.ts";
-import { bootstrapEstimate, bootstrapMethod, missingEstimate } from "./_stats.ts";
+import { bootstrapEstimate, bootstrapMethod, missingEstimate } from "../stats/stats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate, PermutationTest } from "./types.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Frame, LazyFrame } from "../frame.ts";
+import type { Frame, LazyFrame } from "../schema/frame.ts";
 
 /**
  * A dataset table, eager or lazy. The analysis reads it with nodejs-polars, so at run time

@@ -7,11 +7,11 @@
  */
 
 import pl from "nodejs-polars";
-import type { Frame } from "../frame.ts";
-import { fitCross, packedIndex, packedSize, unpack } from "./_linalg.ts";
-import { resampleMatrix, Rng, weightedSums } from "./_random.ts";
+import type { Frame } from "../schema/frame.ts";
+import { fitCross, packedIndex, packedSize, unpack } from "../stats/linalg.ts";
+import { resampleMatrix, Rng, weightedSums } from "../stats/rng.ts";
 import { eligibleRuns, FULL_COLUMNS, type FullStats, fullStats } from "./_runstats.ts";
-import { bootstrapEstimate, bootstrapMethod } from "./_stats.ts";
+import { bootstrapEstimate, bootstrapMethod } from "../stats/stats.ts";
 import { type AnalysisInput, type PreparedTrace, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 

@@ -275,7 +275,7 @@ export async function probeDecode(
   const out: ProbeRep[] = [];
   if (idleMs > 0) await new Promise((r) => setTimeout(r, idleMs));
   if (settle) {
-    const { settleBlockingPool } = await import("../../lib/threads.ts");
+    const { settleBlockingPool } = await import("../../lib/runtime/pool.ts");
     await settleBlockingPool();
   }
   for (let r = 0; r < reps; r++) {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { readGguf, validateGguf } from "../../lib/gguf.ts";
+import { readGguf, validateGguf } from "../../lib/gguf/gguf.ts";
 import { testModel } from "../_models.ts";
 
 const path = await testModel("lfm2-tiny");

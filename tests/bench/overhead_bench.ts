@@ -27,10 +27,10 @@
 
 import { parseArgs } from "node:util";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
-import { type NativeInternals, nativeInternals, openSession } from "../../lib/tracer.ts";
-import { sharedLlama } from "../../lib/_tracer_llama.ts";
-import { blockingPoolThreads, settleBlockingPool } from "../../lib/threads.ts";
-import { autoPin } from "../../lib/affinity.ts";
+import { type NativeInternals, nativeInternals, openSession } from "../../lib/tracer/tracer.ts";
+import { sharedLlama } from "../../lib/tracer/_llama.ts";
+import { blockingPoolThreads, settleBlockingPool } from "../../lib/runtime/pool.ts";
+import { autoPin } from "../../lib/runtime/affinity.ts";
 
 /** Options of {@linkcode overheadBench}. */
 export interface OverheadBenchOptions {
@@ -195,7 +195,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
         let run: OverheadRun;
         // Every loop starts from the same pool state: with more than one idle pool thread, decode
         // calls move between threads at random and 2-thread decode slows by 20-40% (see
-        // lib/tracer.ts, which applies the same rule to its own runs).
+        // lib/tracer/tracer.ts, which applies the same rule to its own runs).
         if (threads > 1 && (blockingPoolThreads() ?? 0) > 1) {
           await settleBlockingPool({ maxThreads: 0 });
         }

@@ -78,7 +78,7 @@ interface TracedRun {
   llamaEvalMs: number;
   /** Decode steps llama.cpp counted (output tokens - 1). */
   llamaEvalTokens: number;
-  /** Deno blocking-pool threads before and after settling (see lib/threads.ts). */
+  /** Deno blocking-pool threads before and after settling (see lib/runtime/pool.ts). */
   poolBefore?: number | undefined;
   poolAfter?: number | undefined;
   /** The run's `cpu_affinity` (empty: not pinned). */
@@ -86,7 +86,7 @@ interface TracedRun {
 }
 
 async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
-  const { openSession } = await import("../../lib/tracer.ts");
+  const { openSession } = await import("../../lib/tracer/tracer.ts");
   const session = await openSession(a.model, { threads: a.threads, gpu: "cpu", contextSize: 1024 });
   try {
     // A full-length warm-up run, as tokentrace's suites record one and leave it out of the
@@ -98,7 +98,7 @@ async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
       settleThreadPool: a.settle,
       cpuAffinity: a.cpuAffinity ?? "auto",
     });
-    const { settleBlockingPool } = await import("../../lib/threads.ts");
+    const { settleBlockingPool } = await import("../../lib/runtime/pool.ts");
     const pool = a.settle && a.threads > 1 ? await settleBlockingPool() : undefined;
     const out: TracedRun[] = [];
     for (let i = 0; i < a.runs; i++) {
@@ -169,9 +169,9 @@ async function dirBytes(dir: string): Promise<number> {
 }
 
 async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResult> {
-  const { simulateTrace } = await import("../../lib/simulate.ts");
-  const { DatasetWriter } = await import("../../lib/dataset.ts");
-  type RunRecord = import("../../lib/dataset.ts").RunRecord;
+  const { simulateTrace } = await import("../../lib/simulate/simulate.ts");
+  const { DatasetWriter } = await import("../../lib/dataset/dataset.ts");
+  type RunRecord = import("../../lib/dataset/dataset.ts").RunRecord;
   const depths = [0, 512, 1024, 2048, 4096];
   const prompts = ["simple", "complex"].flatMap((cls) =>
     [24, 40].map((promptTokens) => ({
@@ -290,7 +290,7 @@ interface DatasetReadResult {
 }
 
 async function childDatasetRead(a: { dir: string }): Promise<DatasetReadResult> {
-  const { readDataset } = await import("../../lib/dataset.ts");
+  const { readDataset } = await import("../../lib/dataset/dataset.ts");
   const { prepareTrace } = await import("../../lib/analysis/prepare.ts");
   const { fitSlowdown } = await import("../../lib/analysis/slowdown.ts");
   const { decomposeVariance } = await import("../../lib/analysis/variance.ts");
@@ -322,7 +322,7 @@ interface SynthResult {
 }
 
 async function childSynth(a: { out: string }): Promise<SynthResult> {
-  const { writeSyntheticModel } = await import("../../lib/synth.ts");
+  const { writeSyntheticModel } = await import("../../lib/synth/synth.ts");
   const r = await writeSyntheticModel(a.out, { preset: "lfm2-350m", dtype: "q8_0" });
   await Deno.remove(a.out).catch(() => {});
   return {
@@ -341,8 +341,8 @@ async function childOverhead(a: { model: string; threads: number; tokens: number
 async function childThreads(
   a: { model: string; candidates: number[]; tokens: number; rounds: number },
 ) {
-  const { openSession } = await import("../../lib/tracer.ts");
-  const { probeThreads } = await import("../../lib/threads.ts");
+  const { openSession } = await import("../../lib/tracer/tracer.ts");
+  const { probeThreads } = await import("../../lib/experiment/probe.ts");
   const session = await openSession(a.model, { gpu: "cpu", contextSize: 1024, threads: 1 });
   try {
     return await probeThreads(session, {
@@ -512,7 +512,7 @@ async function rowParity(o: Options): Promise<ParityResult> {
   const node = await nodeVersion();
   if ("skipped" in node) log(`parity: ${node.skipped}; skipping the Node.js loop`);
   // "auto" pins one-thread runs where there is more than one CPU: then also measure unpinned.
-  const { allowedCpus } = await import("../../lib/affinity.ts");
+  const { allowedCpus } = await import("../../lib/runtime/affinity.ts");
   const pinnable = (allowedCpus()?.length ?? 0) > 1;
   const lb = new Map<number, number[]>(o.threads.map((t) => [t, []]));
   const tr = new Map<number, TracedRun[]>(o.threads.map((t) => [t, []]));
@@ -685,7 +685,7 @@ export function weightBytesPerToken(
 }
 
 async function rowRoofline(o: Options, parity: ParityResult | undefined): Promise<RooflineResult> {
-  const { readGguf } = await import("../../lib/gguf.ts");
+  const { readGguf } = await import("../../lib/gguf/gguf.ts");
   const info = await readGguf(o.model);
   const { bytes, tied } = weightBytesPerToken(info.tensors);
   const bandwidth: Bandwidth[] = [];
@@ -986,7 +986,7 @@ function sections(r: Results, o: Options): Map<RowName, string> {
           } | ${x.samplesTokensPerS.map((v) => f(v, 1)).join(", ")} | ${f(x.maxTokenMs, 0)} |`
         ),
         "",
-        "`probeThreads()` (lib/threads.ts): 32-token greedy runs, rounds interleaved, ties within 3% go to fewer threads.",
+        "`probeThreads()` (lib/experiment/probe.ts): 32-token greedy runs, rounds interleaved, ties within 3% go to fewer threads.",
       ].join("\n"),
     );
   }
@@ -1121,7 +1121,7 @@ async function main(): Promise<number> {
         return 2;
       }
       log(`writing ${DEFAULT_MODEL} (synthetic lfm2-350m q8_0)`);
-      const { writeSyntheticModel } = await import("../../lib/synth.ts");
+      const { writeSyntheticModel } = await import("../../lib/synth/synth.ts");
       await Deno.mkdir(`${ROOT}data/models`, { recursive: true });
       await writeSyntheticModel(`${ROOT}${DEFAULT_MODEL}`, { preset: "lfm2-350m", dtype: "q8_0" });
     }

@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type PresetName, type SynthDtype, writeSyntheticModel } from "../../lib/synth.ts";
+import { type PresetName, type SynthDtype, writeSyntheticModel } from "../../lib/synth/synth.ts";
 
 const SCRATCH = new URL("../../.cache/synth_bench/", import.meta.url);
 

@@ -1,0 +1,178 @@
+/**
+ * Thread-count probe: times short decode runs at several thread counts, interleaved, and
+ * recommends the setting with the best mean decode rate (stalls included).
+ *
+ * On CPU, llama.cpp's compute threads meet at a spinning barrier after every operation of the
+ * graph, so one descheduled thread stalls all the others: a thread count that is fast on an
+ * idle machine can be several times slower when anything else wants the cores. Probe on the
+ * machine as it will be used.
+ *
+ * @module
+ */
+
+import type { TraceOptions, TraceResult } from "../tracer/tracer.ts";
+import { settleBlockingPool } from "../runtime/pool.ts";
+
+/** The part of a tracer session the probe needs (any object with `trace()` will do). */
+export interface ThreadsProbeTarget {
+  /** Traces one generation; see `Session.trace()`. */
+  trace(prompt: string, options?: TraceOptions): Promise<TraceResult>;
+}
+
+/** Options of {@linkcode probeThreads}. */
+export interface ThreadsProbeOptions {
+  /**
+   * Thread counts to try.
+   * @default {1 up to the logical cores (`navigator.hardwareConcurrency`)}
+   */
+  candidates?: readonly number[];
+  /**
+   * Output tokens per probe run.
+   * @default {32}
+   */
+  tokens?: number;
+  /**
+   * Rounds; each round runs every candidate once, in a rotated order.
+   * @default {3}
+   */
+  rounds?: number;
+  /**
+   * Prompt of the probe runs (raw mode, greedy).
+   * @default {"The"}
+   */
+  prompt?: string;
+  /**
+   * A candidate within this fraction of the best rate counts as a tie; ties go to fewer
+   * threads, which leave cores to the rest of the machine and stall less.
+   * @default {0.03}
+   */
+  tolerance?: number;
+  /**
+   * After the warm-up run, wait for Deno's blocking pool to settle (see
+   * {@linkcode settleBlockingPool}) when a candidate uses more than one thread.
+   * @default {true}
+   */
+  settle?: boolean;
+  /** Called after each probe run with the thread count and its decode rate. */
+  onRun?: (threads: number, tokensPerSecond: number) => void;
+}
+
+/** Probe results for one thread count. */
+export interface ThreadsProbeRow {
+  /** Compute threads. */
+  threads: number;
+  /** Decode tokens/s of each round: (output tokens − 1) / decode time, stalls included. */
+  samplesTokensPerS: number[];
+  /** Median over rounds of the decode rate, tokens/s. */
+  medianTokensPerS: number;
+  /** Slowest single token seen at this setting, ms. */
+  maxTokenMs: number;
+}
+
+/** Result of {@linkcode probeThreads}. */
+export interface ThreadsProbeResult {
+  /** The recommended thread count. */
+  best: number;
+  /** One row per candidate, in the order given. */
+  rows: ThreadsProbeRow[];
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Probes thread counts with short greedy runs (after one untimed warm-up run) and recommends
+ * the one with the highest median decode rate; candidates within `tolerance` of it tie and
+ * the fewest threads win.
+ *
+ * @param target A tracer session (or anything with a compatible `trace()`).
+ * @param options Candidates, tokens per run, rounds, prompt, tolerance.
+ * @returns The recommended thread count and every candidate's rates.
+ * @throws {RangeError} When a candidate is not a positive integer, or there are none.
+ *
+ * @example Pick the faster of two settings (a fake session stands in for a model)
+ * ```ts
+ * import { probeThreads, type ThreadsProbeTarget, type TraceResult } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const fake: ThreadsProbeTarget = {
+ *   trace: (_prompt, options) => {
+ *     const ms = options?.threads === 2 ? 10 : 20; // 2 threads decode twice as fast
+ *     const n = options?.maxTokens ?? 32;
+ *     return Promise.resolve({
+ *       summary: { output_tokens: n, decode_ms: ms * (n - 1) },
+ *       tokens: { latency_ms: new Float64Array(n).fill(ms) },
+ *     } as unknown as TraceResult);
+ *   },
+ * };
+ * const result = await probeThreads(fake, { candidates: [1, 2], rounds: 2, settle: false });
+ * assert.equal(result.best, 2);
+ * assert.equal(result.rows[1]!.medianTokensPerS, 100);
+ * ```
+ */
+export async function probeThreads(
+  target: ThreadsProbeTarget,
+  options: ThreadsProbeOptions = {},
+): Promise<ThreadsProbeResult> {
+  const {
+    candidates = Array.from({ length: navigator.hardwareConcurrency }, (_, i) => i + 1),
+    tokens = 32,
+    rounds = 3,
+    prompt = "The",
+    tolerance = 0.03,
+    settle = true,
+    onRun,
+  } = options;
+  if (candidates.length === 0) {
+    throw new RangeError("Cannot probe threads: candidates is empty");
+  }
+  for (const t of candidates) {
+    if (!Number.isInteger(t) || t < 1) {
+      throw new RangeError(
+        `Cannot probe threads: every candidate must be a positive integer, found ${t}`,
+      );
+    }
+  }
+  if (!Number.isInteger(tokens) || tokens < 2) {
+    throw new RangeError(`Cannot probe threads: tokens must be an integer >= 2, found ${tokens}`);
+  }
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    throw new RangeError(
+      `Cannot probe threads: rounds must be a positive integer, found ${rounds}`,
+    );
+  }
+  const run = (threads: number): Promise<TraceResult> =>
+    target.trace(prompt, { mode: "raw", maxTokens: tokens, temperature: 0, threads });
+
+  await run(candidates[0]!); // warm-up: page cache, context creation
+  if (settle && candidates.some((t) => t > 1)) await settleBlockingPool();
+  const samples = candidates.map(() => [] as number[]);
+  const maxMs = candidates.map(() => 0);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < candidates.length; k++) {
+      const i = (k + r) % candidates.length; // rotate so no setting always runs first
+      const threads = candidates[i]!;
+      const { summary, tokens: cols } = await run(threads);
+      const rate = (summary.output_tokens - 1) / (summary.decode_ms / 1000);
+      samples[i]!.push(rate);
+      for (let j = 1; j < cols.latency_ms.length; j++) {
+        maxMs[i] = Math.max(maxMs[i]!, cols.latency_ms[j]!);
+      }
+      onRun?.(threads, rate);
+    }
+  }
+  const rows = candidates.map((threads, i) => ({
+    threads,
+    samplesTokensPerS: samples[i]!,
+    medianTokensPerS: median(samples[i]!),
+    maxTokenMs: maxMs[i]!,
+  }));
+  const top = Math.max(...rows.map((r) => r.medianTokensPerS));
+  const best = rows
+    .filter((r) => r.medianTokensPerS >= top * (1 - tolerance))
+    .reduce((a, b) => (b.threads < a.threads ? b : a));
+  return { best: best.threads, rows };
+}

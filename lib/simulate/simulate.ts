@@ -1,0 +1,200 @@
+/**
+ * Synthetic traces with known injected effects, in the dataset schema: the ground truth the
+ * analysis is tested against.
+ *
+ * @module
+ */
+
+import pl from "nodejs-polars";
+import {
+  DEFAULT_PROMPTS,
+  runId,
+  simulateColumns,
+  VOCAB,
+  VOCAB_BYTES,
+  VOCAB_IDS,
+} from "./_columns.ts";
+import type { Frame } from "../schema/frame.ts";
+import type { SimulatedPrompt, SimulateOptions } from "./_options.ts";
+import { type ColumnType, SCHEMA, SCHEMA_VERSION, type TableName } from "../schema/schema.ts";
+
+export { DEFAULT_PROMPTS };
+export type { SimulatedPrompt, SimulateOptions };
+
+/**
+ * A simulated trace: the three dataset tables as eager frames (nodejs-polars DataFrames at
+ * run time).
+ */
+export interface SimulatedTrace {
+  /** One `sessions` row. */
+  readonly sessions: Frame;
+  /** One `runs` row per run. */
+  readonly runs: Frame;
+  /** One `tokens` row per generated token. */
+  readonly tokens: Frame;
+}
+
+const DTYPES: Record<ColumnType, pl.DataType> = {
+  utf8: pl.Utf8,
+  int32: pl.Int32,
+  int64: pl.Int64,
+  float64: pl.Float64,
+  bool: pl.Bool,
+};
+
+/**
+ * Simulates a trace with known effects. Decode latency of token k (k >= 1) of run i at
+ * context position p is `base + u_i + classOffset + warmup_i * penalty + drift * t_i + b * p
+ * + content * piece_bytes + e + stall`, with a run intercept `u_i ~ N(0, runSd)`, noise
+ * `e ~ N(0, noiseSd)` and a stall with probability `stallProbability`; pieces are drawn
+ * uniformly from a small vocabulary of every character class, independently of everything
+ * else, so token content has no effect unless `tokenContentUsPerByte` is set. Token 0's
+ * latency is the time to first token, `prefillBase + prefillPerToken * (depth + prompt)`
+ * plus half-normal noise. Runs are ordered warm-ups first, then a seeded shuffle.
+ *
+ * @param options The plan and the injected effects.
+ * @returns The `sessions`, `runs` and `tokens` tables with exactly the schema's columns and types.
+ * @throws {RangeError} When a count is not a non-negative integer or a list is empty.
+ *
+ * @example Simulate a small trace
+ * ```ts
+ * import { SCHEMA, simulateTrace } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const trace = simulateTrace({ seed: 7, repetitions: 2 });
+ * assert.equal(trace.runs.height, 4 * 2 + 1);
+ * assert.equal(trace.tokens.height, 9 * 50);
+ * assert.deepEqual(trace.tokens.columns, SCHEMA.tokens.map((c) => c.name));
+ * ```
+ */
+export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
+  const { seed = 1, modelTensorBytes = 378535936 } = options;
+  const sim = simulateColumns(options);
+  const { sessionId, plan, run } = sim;
+  const sessions = table("sessions", {
+    session_id: [sessionId],
+    schema_version: [SCHEMA_VERSION],
+    tool_version: ["simulated"],
+    status: ["complete"],
+    started_at_utc: ["2025-01-01T00:00:00Z"],
+    finished_at_utc: [
+      new Date(Date.UTC(2025, 0, 1) + sim.endMs).toISOString().replace(/\.\d+Z$/, "Z"),
+    ],
+    host: ["simulated"],
+    os: ["simulated"],
+    arch: ["x86_64"],
+    cpu_model: ["simulated"],
+    cpu_cores: [2],
+    cpu_math_cores: [2],
+    memory_bytes: [8 * 1024 ** 3],
+    gpu_requested: ["cpu"],
+    backend: ["cpu"],
+    gpu_name: [""],
+    gpu_vram_bytes: [0],
+    threads: [1],
+    batch_size: [512],
+    context_size: [4096],
+    flash_attention: [false],
+    node_llama_cpp_version: [""],
+    llama_cpp_release: [""],
+    runtime_version: [""],
+    model_path: ["simulated.gguf"],
+    model_name: ["simulated"],
+    model_architecture: ["lfm2"],
+    model_parameters: [354_483_968],
+    model_file_bytes: [modelTensorBytes],
+    model_tensor_bytes: [modelTensorBytes],
+    model_quantization: ["Q8_0"],
+    model_sha256: [""],
+    model_synthetic: [true],
+    model_preset: ["simulated"],
+    suite: ["simulate"],
+    seed: [seed],
+    plan_json: [JSON.stringify({ simulate: options })],
+  });
+
+  const runIds = plan.map((_, i) => runId(sessionId, i));
+  const col = <T>(f: (p: (typeof plan)[number], i: number) => T): T[] => plan.map(f);
+  const decodeMs = col((_, i) => run.total[i]! - run.ttft[i]!);
+  const runs = table("runs", {
+    session_id: col(() => sessionId),
+    run_id: runIds,
+    order_index: col((_, i) => i),
+    repetition: col((p) => p.repetition),
+    warmup: col((p) => p.warmup),
+    prompt_id: col((p) => p.prompt.id),
+    prompt_class: col((p) => p.prompt.class),
+    prompt_tags: col(() => ""),
+    prompt_mode: col(() => "raw"),
+    prompt_text: col((p) => `${p.prompt.class} prompt ${p.prompt.id}`),
+    prompt_tokens: col((p) => p.prompt.promptTokens),
+    depth_tokens: col((p) => p.depth),
+    max_tokens: col((p) => p.prompt.maxTokens),
+    threads: col(() => 1),
+    batch_size: col(() => 512),
+    context_size: col((p) => Math.max(4096, p.depth + p.prompt.promptTokens + p.prompt.maxTokens)),
+    cpu_affinity: col(() => ""),
+    temperature: col(() => 0),
+    top_k: col(() => 0),
+    top_p: col(() => 1),
+    sampling_seed: col(() => seed),
+    stop_reason: col(() => "max_tokens"),
+    output_tokens: col((p) => p.prompt.maxTokens),
+    started_at_ms: col((_, i) => run.started[i]!),
+    prefill_ms: col((_, i) => run.ttft[i]! - 0.05),
+    ttft_ms: col((_, i) => run.ttft[i]!),
+    decode_ms: decodeMs,
+    total_ms: col((_, i) => run.total[i]!),
+    e2e_tokens_per_s: col((p, i) => (p.prompt.maxTokens / run.total[i]!) * 1000),
+    decode_tokens_per_s: col((
+      p,
+      i,
+    ) => (decodeMs[i]! > 0 ? ((p.prompt.maxTokens - 1) / decodeMs[i]!) * 1000 : 0)),
+    llama_prompt_eval_ms: col((_, i) => run.ttft[i]! - 0.1),
+    llama_prompt_eval_tokens: col((p) => p.depth + p.prompt.promptTokens),
+    llama_eval_ms: col((_, i) => run.evalMs[i]!),
+    llama_eval_tokens: col((p) => p.prompt.maxTokens - 1),
+  });
+
+  const runKey = pl.DataFrame({
+    __run: pl.Series("__run", Int32Array.from(runIds.keys())),
+    run_id: runIds,
+  });
+  const vocabKey = pl.DataFrame({
+    __vocab: pl.Series("__vocab", Int32Array.from(VOCAB.keys())),
+    token_id: pl.Series("token_id", VOCAB_IDS),
+    piece: [...VOCAB],
+    piece_bytes: pl.Series("piece_bytes", VOCAB_BYTES),
+  });
+  const t = sim.tokens;
+  const tokens = pl.DataFrame({
+    __run: pl.Series("__run", t.run),
+    token_index: pl.Series("token_index", t.index),
+    position: pl.Series("position", t.position),
+    __vocab: pl.Series("__vocab", t.vocab),
+    t_ms: pl.Series("t_ms", t.t),
+    latency_ms: pl.Series("latency_ms", t.latency),
+  })
+    .join(runKey, { on: "__run", how: "left" })
+    .join(vocabKey, { on: "__vocab", how: "left" })
+    .select(
+      ...SCHEMA.tokens.map((c) => {
+        if (c.name === "session_id") return pl.lit(sessionId).alias("session_id");
+        if (c.name === "phase") {
+          return pl.when(pl.col("token_index").eq(0)).then(pl.lit("prefill")).otherwise(
+            pl.lit("decode"),
+          ).alias("phase");
+        }
+        return pl.col(c.name).cast(DTYPES[c.type]);
+      }),
+    );
+  return { sessions, runs, tokens };
+}
+
+function table(name: TableName, values: Record<string, unknown[]>): pl.DataFrame {
+  return pl.DataFrame(
+    Object.fromEntries(
+      SCHEMA[name].map((c) => [c.name, pl.Series(c.name, values[c.name]!, DTYPES[c.type])]),
+    ),
+  );
+}
