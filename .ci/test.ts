@@ -14,6 +14,7 @@ interface Step {
 const steps: Step[] = [
   { name: "system packages", cmd: ["bash", ".ci/system_deps.sh"] },
   { name: "install", cmd: [deno, "install", "--quiet"] },
+  { name: "llama.cpp tools", cmd: ["bash", ".ci/llama_tools.sh"] },
   { name: "fmt", cmd: [deno, "fmt", "--check"] },
   { name: "lint", cmd: [deno, "lint"] },
   { name: "check", cmd: [deno, "check", "--quiet", "mod.ts", "lib/", "tests/", ".ci/"] },
