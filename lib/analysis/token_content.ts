@@ -1,7 +1,8 @@
 /**
  * Does what a token is (its bytes, character class, word-initial piece, id rank) change its
- * decode latency? Within-run effects with bootstrap intervals and a within-run permutation
- * test.
+ * decode latency? Within-run effects with bootstrap intervals and a wild cluster bootstrap
+ * test that stays valid when latency noise and token content are both serially dependent
+ * within a run.
  *
  * @module
  */
@@ -18,15 +19,16 @@ import type { Estimate, PermutationTest } from "./types.ts";
 /** Options of `testTokenContent()`. */
 export interface TokenContentOptions {
   /**
-   * Seed of the permutations, the token subset and the bootstrap.
+   * Seed of the test's random signs and of the effects' bootstrap.
    *
    * @default {1}
    */
   seed?: number;
   /**
-   * Permutations of the token features within runs.
+   * Wild cluster bootstrap replicates of the test (reported as `test.permutations`). A
+   * replicate costs O(runs), so the default is cheap even for large traces.
    *
-   * @default {199}
+   * @default {999}
    */
   permutations?: number;
   /**
@@ -103,9 +105,25 @@ const D = 10;
  * Tests whether token content changes decode latency. Model: latency = a_run + b * position +
  * content' * g + e, fitted within runs (fixed effects), where content is the piece's byte
  * length, its character class (dummies against letters), a word-initial indicator and the
- * token id's rank scaled to [0, 1]. The test shuffles the content features across the tokens
- * of each run (keeping latency and position) and compares the partial F statistic of the
- * content terms; effects in µs get percentile cluster bootstrap intervals.
+ * token id's rank scaled to [0, 1]. Effects in µs get percentile cluster bootstrap intervals
+ * (runs resampled whole).
+ *
+ * The test of "no content effect" is a wild cluster restricted bootstrap of the
+ * cluster-robust Wald statistic (CR1 sandwich clustered by run, reported as an F: Wald / q).
+ * Replicate latencies are the position-only within-run fit plus its residuals, each run's
+ * residual vector multiplied by one random sign (Rademacher). Why this method: decode noise
+ * is autocorrelated within a run and real text comes in stretches of one character class,
+ * so shuffling features across the tokens of a run (the former test) breaks the features'
+ * serial structure while the noise keeps its own, and rejects a true null far too often
+ * (about 20% at AR(1) 0.3 and 70% at 0.7 with blocks of 8 tokens, 200 simulated traces
+ * each). The wild cluster bootstrap never moves the features and keeps every run's
+ * residual dependence whole; it needs only independent runs, which the shuffled run order
+ * provides. It held 3.5-6% at alpha 0.05 in those cells, with t(4) innovations, drift and
+ * stalls, and kept 100% power for a 150 µs-per-byte effect (see
+ * tests/validity/token_content_test.ts). Run-level inference on per-run coefficients would be
+ * valid too but fits nine terms to each run's 20-50 tokens and loses power; circular shifts
+ * of the features assume their process is stationary and unrelated to position. The test
+ * needs more runs than content terms + 1 and reports NaN otherwise.
  *
  * @param input A trace or a prepared trace.
  * @param options Seed, permutations, resamples, warm-up handling and the test's token cap.
@@ -128,7 +146,7 @@ export function testTokenContent(
 ): TokenContentResult {
   const {
     seed = 1,
-    permutations = 199,
+    permutations = 999,
     resamples = 200,
     includeWarmup = false,
     excludeStalls = true,
