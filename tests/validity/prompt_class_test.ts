@@ -33,7 +33,7 @@ function run(options: SimulateOptions, seeds: number, truthUs: number): Cell[] {
   return cells;
 }
 
-Deno.test("`testPromptClass()` keeps its size under realistic noise and reports its power", () => {
+Deno.test("`testPromptClass()` keeps its size and coverage under realistic noise and reports its power", () => {
   const start = performance.now();
   const cells: Cell[] = [];
   for (const arCoefficient of [0.3, 0.7]) {
@@ -53,6 +53,10 @@ Deno.test("`testPromptClass()` keeps its size under realistic noise and reports 
   // seed ranges, so the 6% bound is checked on 1000 seeds (sd 0.7 points).
   for (const c of cells.filter((c) => c.measure === "size" && c.seeds === SIZE_SEEDS)) {
     assert.ok(c.hits <= 60, `size ${c.hits}/${c.seeds} above 6% (${c.setting})`);
+  }
+  // a 95% interval covers in 181-197 of 200 seeds with probability 99%
+  for (const c of cells.filter((c) => c.measure === "95% interval coverage")) {
+    assert.ok(c.hits >= 181 && c.hits <= 197, `coverage ${c.hits}/${c.seeds} (${c.setting})`);
   }
   // Run-level sd here is about 0.73 ms (run intercept 0.3, AR(0.7) mean of 49 tokens 0.34,
   // drift between runs 0.57), so a 1000 µs offset between 22 and 22 runs is 4.5 standard
