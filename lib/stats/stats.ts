@@ -97,8 +97,13 @@ export function studentizedEstimate(
 }
 
 /** Method text of a studentized (bootstrap-t) cluster bootstrap over runs. */
-export function studentizedMethod(runs: number, resamples: number, seed: number): string {
-  return `studentized (bootstrap-t) cluster bootstrap over ${runs} runs, classical standard errors, ${resamples} resamples, seed ${seed}`;
+export function studentizedMethod(
+  runs: number,
+  resamples: number,
+  seed: number,
+  standardErrors: string,
+): string {
+  return `studentized (bootstrap-t) cluster bootstrap over ${runs} runs, ${standardErrors} standard errors, ${resamples} resamples, seed ${seed}`;
 }
 
 /** Builds an estimate with a t interval `value ± t(df) * se`. */

@@ -10,13 +10,18 @@ import { simulatePrepared } from "../../lib/simulate/_columns.ts";
 import type { SimulateOptions } from "../../lib/simulate/_options.ts";
 import { type Cell, printTable, REALISTIC, SEEDS } from "./_cells.ts";
 
-function rejections(options: SimulateOptions): number {
-  let rejected = 0;
+/** Rejections at alpha 0.05 and, with an effect, coverage of the per-byte interval. */
+function run(options: SimulateOptions): { rejected: number; covered: number } {
+  const truth = options.tokenContentUsPerByte ?? 0;
+  let rejected = 0, covered = 0;
   for (let seed = 1; seed <= SEEDS; seed++) {
     const trace = simulatePrepared({ ...REALISTIC, ...options, seed });
-    if (testTokenContent(trace, { seed, resamples: 2 }).test.pValue <= 0.05) rejected++;
+    const r = testTokenContent(trace, { seed, resamples: truth === 0 ? 2 : 200 });
+    if (r.test.pValue <= 0.05) rejected++;
+    const e = r.effects[0]!.effectUs;
+    if (e.low <= truth && truth <= e.high) covered++;
   }
-  return rejected;
+  return { rejected, covered };
 }
 
 Deno.test("`testTokenContent()` keeps its size under dependence and has power (200 seeds per cell)", () => {
@@ -38,20 +43,26 @@ Deno.test("`testTokenContent()` keeps its size under dependence and has power (2
   ];
   const cells: Cell[] = [];
   for (const [setting, options] of settings) {
-    cells.push({ measure: "size", setting, seeds: SEEDS, hits: rejections(options) });
+    cells.push({ measure: "size", setting, seeds: SEEDS, hits: run(options).rejected });
   }
   for (const [setting, options] of settings.slice(1)) {
+    const r = run({ ...options, tokenContentUsPerByte: 150 });
+    cells.push({ measure: "power, 150 µs/byte", setting, seeds: SEEDS, hits: r.rejected });
+    // reported, not asserted: the studentized CR1 interval of the per-byte effect covers at
+    // about 95% with Gaussian noise and falls to about 90% with t(4) innovations
     cells.push({
-      measure: "power, 150 µs/byte",
+      measure: "per-byte 95% interval coverage (reported)",
       setting,
       seeds: SEEDS,
-      hits: rejections({ ...options, tokenContentUsPerByte: 150 }),
+      hits: r.covered,
     });
   }
   printTable("testTokenContent() at alpha 0.05", cells, (performance.now() - start) / 1000);
   for (const c of cells) {
     if (c.measure === "size") {
       assert.ok(c.hits <= 12, `size ${c.hits}/${c.seeds} above 6% (${c.setting})`);
-    } else assert.ok(c.hits >= 190, `power ${c.hits}/${c.seeds} below 95% (${c.setting})`);
+    } else if (c.measure.startsWith("power")) {
+      assert.ok(c.hits >= 190, `power ${c.hits}/${c.seeds} below 95% (${c.setting})`);
+    }
   }
 });
