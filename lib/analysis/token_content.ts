@@ -130,7 +130,8 @@ const P = 1 + 8;
  * tests/validity/token_content_test.ts). Run-level inference on per-run coefficients would be
  * valid too but fits nine terms to each run's 20-50 tokens and loses power; circular shifts
  * of the features assume their process is stationary and unrelated to position. The test
- * needs more runs than content terms + 1 and reports NaN otherwise.
+ * needs more runs than content terms + 1 and reports NaN otherwise; with fewer than about 12
+ * runs the 2^runs sign patterns are few and its p-value is coarse.
  *
  * @param input A trace or a prepared trace.
  * @param options Seed, permutations, resamples, warm-up handling and the test's token cap.
