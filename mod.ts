@@ -147,6 +147,7 @@ export {
 } from "./lib/present/summary.ts";
 
 // --- analysis
+export { type ClusterSlope, clusterSlope } from "./lib/stats/cluster.ts";
 export type { Estimate, PermutationTest, Trace, TraceTable } from "./lib/analysis/types.ts";
 export {
   type AnalysisInput,
@@ -162,6 +163,7 @@ export {
 export {
   type ClaimVerdict,
   type DepthSweep,
+  type DriftSplit,
   fitSlowdown,
   type SlowdownOptions,
   type SlowdownResult,
@@ -198,6 +200,11 @@ export {
 export {
   detectStalls,
   type DriftOptions,
+  type FlagStallsOptions,
+  flagStalls,
+  MAD_SCALE,
+  STALL_THRESHOLD,
+  type StallFlags,
   type DriftResult,
   sessionDrift,
   type StallOptions,
@@ -213,6 +220,11 @@ export {
   type PhysicsOptions,
   type PhysicsResult,
 } from "./lib/analysis/physics.ts";
+export {
+  type AutocorrelationOptions,
+  type AutocorrelationResult,
+  decodeAutocorrelation,
+} from "./lib/analysis/dependence.ts";
 export { type AnalyzeOptions, analyzeTrace, type TraceAnalysis } from "./lib/analysis/analyze.ts";
 export {
   describeFindings,
