@@ -720,7 +720,7 @@ export function renderReport(trace: Trace, options: RenderReportOptions = {}): s
       `Decode latency by generated-token index: ${s.runs} runs, ${s.tokens} tokens.`,
     ),
   );
-  parts.push(say("slope", "slowdown"));
+  parts.push(say("slope", "slowdown", "position-vs-drift"));
   parts.push(htmlTable(
     s.windows.map((w) => ({
       window: `${w.firstToken}-${w.lastToken}`,
@@ -808,7 +808,7 @@ export function renderReport(trace: Trace, options: RenderReportOptions = {}): s
 
   parts.push(`<h2>4. Stalls, warm-up and drift</h2>`);
   parts.push(figure(charts.timeline, `Every decode token over session time (log scale).`));
-  parts.push(say("stalls", "warmup", "drift"));
+  parts.push(say("stalls", "autocorrelation", "warmup", "drift"));
 
   parts.push(`<h2>5. Physics check</h2>`);
   parts.push(

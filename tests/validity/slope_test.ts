@@ -36,11 +36,17 @@ const REALISTIC: SimulateOptions = {
   driftAmplitude: 0.04,
 };
 
+const SWEEP = { repetitions: 4, depths: [0, 1024, 2048] };
 const CELLS: Cell[] = [
   { name: "t(4), AR 0.3, stalls 0.3%, drift ±4%", plan: { ...REALISTIC, repetitions: 11 } },
+  { name: "same + depth sweep 0/1024/2048", plan: { ...REALISTIC, ...SWEEP } },
+  {
+    name: "t(4), AR 0.3, stalls 0.3%, no drift",
+    plan: { ...REALISTIC, driftAmplitude: 0, repetitions: 11 },
+  },
   {
     name: "same + depth sweep 0/1024/2048",
-    plan: { ...REALISTIC, repetitions: 4, depths: [0, 1024, 2048] },
+    plan: { ...REALISTIC, driftAmplitude: 0, ...SWEEP },
   },
 ];
 
