@@ -93,7 +93,7 @@ export function flagStalls(
     throw new RangeError(`Cannot flag stalls: threshold must be > 0, found ${threshold}`);
   }
   let R = runs ?? 0;
-  if (runs === undefined) for (let t = 0; t < count; t++) R = Math.max(R, run[t]! + 1);
+  if (runs === undefined) { for (let t = 0; t < count; t++) R = Math.max(R, run[t]! + 1); }
   const sizes = new Int32Array(R + 1);
   for (let t = 0; t < count; t++) {
     const i = run[t]!;

@@ -149,10 +149,12 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
     }.`,
   );
   const dr = s.drift;
-  const fraction = Number.isFinite(dr.explainedUsPerToken.value) && b.value !== 0
-    ? ` (${formatNumber((100 * dr.explainedUsPerToken.low) / b.value)}% to ${
-      formatNumber((100 * dr.explainedUsPerToken.high) / b.value)
-    }% of the within-run slope)`
+  const shares = [dr.explainedUsPerToken.low, dr.explainedUsPerToken.high].map((e) =>
+    (100 * e) / b.value
+  ).sort((x, y) => x - y);
+  // a share of the slope means something only when the slope is distinguishable from zero
+  const fraction = shares.every(Number.isFinite) && (b.low > 0 || b.high < 0)
+    ? ` (${formatNumber(shares[0]!)}% to ${formatNumber(shares[1]!)}% of the within-run slope)`
     : "";
   const sweep = s.depthSweep
     ? "the depth sweep below compares depths at equal within-run positions and separates them"
@@ -163,7 +165,11 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
       formatNumber(dr.msPerToken)
     } ms per token), so the slope is position cost plus drift rate x ms per token. Drift between runs is ${
       formatEstimate(dr.rateMsPerS)
-    }, which explains ${formatEstimate(dr.explainedUsPerToken)}${fraction}; ${
+    }; times ${formatNumber(dr.msPerToken)} ms per token it explains ${
+      formatNumber(dr.explainedUsPerToken.value)
+    } µs per context token (95% CI ${formatNumber(dr.explainedUsPerToken.low)} to ${
+      formatNumber(dr.explainedUsPerToken.high)
+    })${fraction}; ${
       dr.canExplainSlope
         ? `that reaches the whole slope, so the within-run slope cannot tell position cost from drift: ${sweep}`
         : `position cost without it is ${formatEstimate(dr.positionUsPerToken)}; ${sweep}`
@@ -286,13 +292,19 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
     const ac = analysis.autocorrelation;
     add(
       "autocorrelation",
-      `Consecutive decode latencies within a run are correlated: lag-1 ${
-        formatEstimate(ac.lag1)
-      }, lag-2 ${formatNumber(ac.lag2.value)} (95% CI ${formatNumber(ac.lag2.low)} to ${
-        formatNumber(ac.lag2.high)
-      }) over ${count(ac.runs)} runs (per-run lag-1 median ${
+      `Consecutive decode latencies within a run ${
+        ac.lag1.low > 0
+          ? "are correlated"
+          : ac.lag1.high < 0
+          ? "are negatively correlated"
+          : "show no clear correlation"
+      }: lag-1 ${formatEstimate(ac.lag1)}, lag-2 ${formatNumber(ac.lag2.value)} (95% CI ${
+        formatNumber(ac.lag2.low)
+      }${ac.lag2.low < 0 || ac.lag2.high < 0 ? " to " : "–"}${formatNumber(ac.lag2.high)}) over ${
+        count(ac.runs)
+      } runs (per-run lag-1 median ${
         formatNumber(ac.perRunLag1Median)
-      }); tokens are not independent, so every interval and test here resamples whole runs or blocks.`,
+      }); tokens need not be independent, so every interval and test here treats whole runs (or blocks of tokens), not single tokens, as the independent units.`,
     );
   }
   if (analysis.warmup) {

@@ -321,11 +321,16 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
   const est = (j: number, unit: string): Estimate =>
     bootstrapEstimate(point[j]!, reps[j]!, unit, method);
   const cr2 = clusterSlope(wxx, wxy);
-  const slopeMethod =
-    `CR2 cluster-robust t interval over ${cr2.clusters} runs, Bell-McCaffrey df ${
-      cr2.df.toFixed(1)
-    }`;
-  const slope = tEstimate(cr2.slope * 1000, cr2.se * 1000, cr2.df, "µs per context token", slopeMethod);
+  const slopeMethod = `CR2 cluster-robust t interval over ${cr2.clusters} runs, Bell-McCaffrey df ${
+    cr2.df.toFixed(1)
+  }`;
+  const slope = tEstimate(
+    cr2.slope * 1000,
+    cr2.se * 1000,
+    cr2.df,
+    "µs per context token",
+    slopeMethod,
+  );
   const start = point[1]!;
   const pct = (v: number): number => ((10 * v) / 1000 / start) * 100;
   const slowdown: Estimate = {
@@ -453,7 +458,8 @@ function driftSplit(
   }
   const usedCells = [...cells.values()].filter((m) => m.length >= 2).length;
   const df = centred.length - usedCells - 1;
-  const rateMethod = `least squares of per-run mean latency on time in session with one intercept per session, prompt and depth (${centred.length} runs), t interval`;
+  const rateMethod =
+    `least squares of per-run mean latency on time in session with one intercept per session, prompt and depth (${centred.length} runs), t interval`;
   if (!(stt > 0) || df < 1) {
     const why = "too few runs sharing a prompt and depth to estimate drift between runs";
     return {
@@ -484,9 +490,7 @@ function driftSplit(
     "µs per context token",
     `within-run slope minus the drift part, Welch-Satterthwaite df ${dfW.toFixed(1)}`,
   );
-  const reaches = slope.value >= 0
-    ? explained.high >= slope.value
-    : explained.low <= slope.value;
+  const reaches = slope.value >= 0 ? explained.high >= slope.value : explained.low <= slope.value;
   return {
     msPerToken,
     rateMsPerS: rate,

@@ -8,8 +8,8 @@ import {
   formatSummary,
   readDataset,
   SCHEMA,
-  summarizeRuns,
   simulateTrace,
+  summarizeRuns,
   summarizeSession,
   type TableName,
 } from "../../mod.ts";
