@@ -128,7 +128,12 @@ export interface DepthSweep {
   readonly depths: number;
   /** Runs in the fit. */
   readonly runs: number;
-  /** Slope of per-run mean latency on per-run mean position. */
+  /**
+   * Slope of per-run mean latency on per-run mean position: a contrast between depths at equal
+   * within-run positions, so drift within runs does not enter it (session drift between runs
+   * only adds noise, as the run order is shuffled). It separates position cost from drift
+   * where the within-run slope cannot.
+   */
   readonly slopeUsPerToken: Estimate;
   /** Lack-of-fit F test of the straight line against one mean per depth (NaN with 2 depths). */
   readonly linearity: {
