@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type pl from "nodejs-polars";
 import {
   analyzeTrace,
+  decodeAutocorrelation,
   describeFindings,
   formatEstimate,
   formatNumber,
@@ -89,6 +90,24 @@ Deno.test("`decodeAutocorrelation()` recovers AR(1) dependence inside its interv
   assert.ok(a.lag1.low < 0.5 && 0.42 < a.lag1.high, JSON.stringify(a.lag1));
   assert.ok(a.lag2.value > 0.15 && a.lag2.value < 0.35, JSON.stringify(a.lag2));
   assert.ok(a.perRunLag1Median > 0.3);
+});
+
+Deno.test("`decodeAutocorrelation()` rejects bad resamples and runs too short to correlate", () => {
+  assert.throws(
+    () => decodeAutocorrelation(simulateTrace(), { resamples: 0 }),
+    new RangeError(
+      "Cannot measure autocorrelation: resamples must be an integer >= 1, found 0",
+    ),
+  );
+  const short = simulateTrace({
+    prompts: [{ id: "x", class: "simple", promptTokens: 8, maxTokens: 3 }],
+  });
+  assert.throws(
+    () => decodeAutocorrelation(short),
+    new RangeError(
+      "Cannot measure autocorrelation: the trace must have a run with at least 3 decode tokens, found none",
+    ),
+  );
 });
 
 Deno.test("`formatEstimate()` and `formatNumber()` keep a readable precision", () => {
