@@ -103,3 +103,44 @@ export function fitCross(
   }
   return { rss: w[yCol * p + yCol]!, coef, rank: kept.length, inverseDiagonal };
 }
+
+/**
+ * Inverse of a symmetric positive-definite k x k matrix (row-major) by Cholesky
+ * factorisation; null when a pivot falls below 1e-12 of its diagonal entry (singular or
+ * indefinite).
+ */
+export function invertSpd(a: ArrayLike<number>, k: number): Float64Array | null {
+  const l = new Float64Array(k * k);
+  for (let j = 0; j < k; j++) {
+    let d = a[j * k + j]!;
+    for (let m = 0; m < j; m++) d -= l[j * k + m]! ** 2;
+    if (!(d > 1e-12 * Math.abs(a[j * k + j]!)) || !(d > 0)) return null;
+    const ljj = Math.sqrt(d);
+    l[j * k + j] = ljj;
+    for (let i = j + 1; i < k; i++) {
+      let s = a[i * k + j]!;
+      for (let m = 0; m < j; m++) s -= l[i * k + m]! * l[j * k + m]!;
+      l[i * k + j] = s / ljj;
+    }
+  }
+  // inverse of L by forward substitution, then (L^-1)' L^-1
+  const li = new Float64Array(k * k);
+  for (let j = 0; j < k; j++) {
+    li[j * k + j] = 1 / l[j * k + j]!;
+    for (let i = j + 1; i < k; i++) {
+      let s = 0;
+      for (let m = j; m < i; m++) s -= l[i * k + m]! * li[m * k + j]!;
+      li[i * k + j] = s / l[i * k + i]!;
+    }
+  }
+  const inv = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let m = i; m < k; m++) s += li[m * k + i]! * li[m * k + j]!;
+      inv[i * k + j] = s;
+      inv[j * k + i] = s;
+    }
+  }
+  return inv;
+}

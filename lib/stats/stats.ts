@@ -80,6 +80,27 @@ export function bootstrapEstimate(
   return { value, low, high, unit, method };
 }
 
+/**
+ * Builds an estimate with a studentized (bootstrap-t) interval: `value - q(1 - a/2) * se` to
+ * `value - q(a/2) * se`, with q the R type 7 quantiles of the replicates' t statistics
+ * `(value* - value) / se*`; NaN replicates are dropped.
+ */
+export function studentizedEstimate(
+  value: number,
+  se: number,
+  tReplicates: Float64Array,
+  unit: string,
+  method: string,
+): Estimate {
+  const [lo, hi] = percentileInterval(tReplicates);
+  return { value, low: value - hi * se, high: value - lo * se, unit, method };
+}
+
+/** Method text of a studentized (bootstrap-t) cluster bootstrap over runs. */
+export function studentizedMethod(runs: number, resamples: number, seed: number): string {
+  return `studentized (bootstrap-t) cluster bootstrap over ${runs} runs, classical standard errors, ${resamples} resamples, seed ${seed}`;
+}
+
 /** Builds an estimate with a t interval `value ± t(df) * se`. */
 export function tEstimate(
   value: number,

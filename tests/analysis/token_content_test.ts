@@ -47,15 +47,39 @@ Deno.test("`testTokenContent()` recovers the per-byte effect inside its interval
   assert.ok(r.partialR2Pct > 1);
 });
 
-Deno.test("`testTokenContent()` tests a seeded subset of runs above its token cap", () => {
-  const r = testTokenContent(simulatePrepared({ seed: 3 }), {
-    permutations: 19,
-    resamples: 2,
-    maxTestTokens: 200,
-  });
-  assert.match(
-    r.test.method,
-    /on a seeded random subset of 5 of 20 runs \(\d+ tokens\), 19 permutations, seed 1$/,
-  );
+Deno.test("`testTokenContent()` reports its wild cluster bootstrap method", () => {
+  const r = testTokenContent(simulatePrepared({ seed: 3 }), { permutations: 19, resamples: 2 });
+  assert.equal(r.test.statisticName, "Wald F (CR1)");
+  assert.equal(r.test.permutations, 19);
+  assert.match(r.test.method, /^wild cluster restricted bootstrap of the cluster-robust/);
+  assert.match(r.test.method, /all 20 runs \(\d+ tokens\), 19 replicates, seed 1$/);
   assert.equal(r.tokens + 0, r.effects[0]!.tokens);
+});
+
+Deno.test("`testTokenContent()` keeps its size with autocorrelated noise and clustered content", () => {
+  // the former within-run shuffle rejected about 70% of these null traces (AR 0.7)
+  let rejected = 0;
+  for (let seed = 1; seed <= 100; seed++) {
+    const trace = simulatePrepared({
+      seed,
+      repetitions: 11,
+      arCoefficient: 0.7,
+      contentBlockTokens: 8,
+    });
+    if (testTokenContent(trace, { seed, permutations: 99, resamples: 2 }).test.pValue <= 0.05) {
+      rejected++;
+    }
+  }
+  // 5 expected; binomial(100, 0.05) exceeds 11 with probability < 1%
+  assert.ok(rejected <= 11, `rejected ${rejected} of 100`);
+});
+
+Deno.test("`testTokenContent()` says why it cannot test with too few runs", () => {
+  const prompts = [{ id: "p", class: "simple", promptTokens: 24, maxTokens: 40 }];
+  const r = testTokenContent(simulatePrepared({ prompts, repetitions: 5 }), {
+    permutations: 9,
+    resamples: 2,
+  });
+  assert.ok(Number.isNaN(r.test.pValue));
+  assert.match(r.test.method, /^needs more runs than \d+, found 5; /);
 });
