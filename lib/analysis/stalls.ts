@@ -61,8 +61,10 @@ export interface StallOptions {
 
 /** Result of `detectStalls()`. */
 export interface StallResult {
-  /** The rule that flags a stall. */
+  /** The rule that flags a stall (`flagStalls()`), in words. */
   readonly rule: string;
+  /** Robust z-score above which a token is a stall (the `threshold` option). */
+  readonly threshold: number;
   /** Decode tokens examined. */
   readonly tokens: number;
   /** Runs examined. */
@@ -184,6 +186,7 @@ export function detectStalls(input: AnalysisInput, options: StallOptions = {}): 
   const runList = Array.from(units);
   return {
     rule: stallRuleText(threshold),
+    threshold,
     tokens: total,
     runs: units.length,
     stalls: nStalls,
