@@ -147,6 +147,7 @@ export {
 } from "./lib/present/summary.ts";
 
 // --- analysis
+export { type ClusterSlope, clusterSlope } from "./lib/stats/cluster.ts";
 export type { Estimate, PermutationTest, Trace, TraceTable } from "./lib/analysis/types.ts";
 export {
   type AnalysisInput,
@@ -162,6 +163,7 @@ export {
 export {
   type ClaimVerdict,
   type DepthSweep,
+  type DriftSplit,
   fitSlowdown,
   type SlowdownOptions,
   type SlowdownResult,
@@ -199,7 +201,12 @@ export {
   detectStalls,
   type DriftOptions,
   type DriftResult,
+  flagStalls,
+  type FlagStallsOptions,
+  MAD_SCALE,
   sessionDrift,
+  STALL_THRESHOLD,
+  type StallFlags,
   type StallOptions,
   type StallResult,
   warmupEffect,
@@ -213,6 +220,11 @@ export {
   type PhysicsOptions,
   type PhysicsResult,
 } from "./lib/analysis/physics.ts";
+export {
+  type AutocorrelationOptions,
+  type AutocorrelationResult,
+  decodeAutocorrelation,
+} from "./lib/analysis/dependence.ts";
 export { type AnalyzeOptions, analyzeTrace, type TraceAnalysis } from "./lib/analysis/analyze.ts";
 export {
   describeFindings,

@@ -8,7 +8,7 @@
 
 import { packedIndex, packedSize } from "../stats/linalg.ts";
 import type { PreparedTrace } from "./prepare.ts";
-import { medianInPlace } from "../stats/stats.ts";
+import { flagStalls, STALL_THRESHOLD, type StallFlags } from "./_stall_rule.ts";
 
 /** Per-run sums for the slowdown fit, with x = position minus a per-run reference. */
 export interface SlopeStats {
@@ -38,73 +38,16 @@ function memo<T>(prep: PreparedTrace, key: string, f: () => T): T {
   return cache.get(key) as T;
 }
 
-/** Scale that makes the MAD a consistent estimator of a normal standard deviation. */
-export const MAD_SCALE = 1.4826;
-
-/** Default robust z-score above which a decode token is a stall. */
-export const STALL_THRESHOLD = 5;
-
-/** Stall flags of every decode token under the robust rule of `detectStalls()`. */
-export interface StallFlags {
-  /** 1 for a stall, per decode token. */
-  flags: Uint8Array;
-  /** Median decode latency of each run, ms. */
-  runMedian: Float64Array;
-  /** Median of the deviations from run medians, ms. */
-  centre: number;
-  /** Median absolute deviation of those deviations, ms. */
-  mad: number;
-  /** A token is a stall when its latency exceeds its run's median by more than this, ms. */
-  thresholdMs: number;
-  /** Number of stalls. */
-  count: number;
-}
-
 /**
- * Flags stalls (computed once per prepared trace and threshold): tokens whose latency minus
- * their run's median is more than `threshold` robust standard deviations (1.4826 x MAD of all
- * such deviations) above the median deviation. Uses every run with decode tokens. When the
- * MAD is 0, the mean absolute deviation times sqrt(pi / 2) stands in for the robust sd.
+ * Stall flags of every decode token of a prepared trace under the stall rule
+ * (`flagStalls()`), computed once per prepared trace and threshold.
  */
 export function stallFlags(prep: PreparedTrace, threshold: number = STALL_THRESHOLD): StallFlags {
-  return memo(prep, `stalls:${threshold}`, () => {
-    const R = prep.runs.count;
-    const { run, latencyMs, count } = prep.tokens;
-    const start = new Int32Array(R + 1);
-    for (let i = 0; i < R; i++) start[i + 1] = start[i]! + prep.runs.decodeTokens[i]!;
-    const grouped = new Float64Array(count);
-    const fill = start.slice(0, R);
-    for (let t = 0; t < count; t++) grouped[fill[run[t]!]!++] = latencyMs[t]!;
-    const runMedian = new Float64Array(R);
-    for (let i = 0; i < R; i++) {
-      if (start[i + 1]! > start[i]!) {
-        runMedian[i] = medianInPlace(grouped, start[i]!, start[i + 1]!);
-      }
-    }
-    const dev = grouped;
-    for (let t = 0; t < count; t++) dev[t] = latencyMs[t]! - runMedian[run[t]!]!;
-    const centre = medianInPlace(dev);
-    for (let t = 0; t < count; t++) dev[t] = Math.abs(dev[t]! - centre);
-    const mad = medianInPlace(dev);
-    // a zero MAD (more than half the deviations tie) falls back to the mean absolute
-    // deviation, scaled to a normal sd by sqrt(pi / 2); no spread at all flags nothing
-    let spread = MAD_SCALE * mad;
-    if (!(spread > 0)) {
-      let sum = 0;
-      for (let t = 0; t < count; t++) sum += dev[t]!;
-      spread = count > 0 ? (sum / count) * Math.sqrt(Math.PI / 2) : 0;
-    }
-    const thresholdMs = spread > 0 ? centre + threshold * spread : Infinity;
-    const flags = new Uint8Array(count);
-    let n = 0;
-    for (let t = 0; t < count; t++) {
-      if (latencyMs[t]! - runMedian[run[t]!]! > thresholdMs) {
-        flags[t] = 1;
-        n++;
-      }
-    }
-    return { flags, runMedian, centre, mad, thresholdMs, count: n };
-  });
+  return memo(
+    prep,
+    `stalls:${threshold}`,
+    () => flagStalls(prep.tokens.latencyMs, prep.tokens.run, { threshold, runs: prep.runs.count }),
+  );
 }
 
 /**

@@ -32,6 +32,11 @@ import {
   warmupEffect,
   type WarmupResult,
 } from "./stalls.ts";
+import {
+  type AutocorrelationOptions,
+  type AutocorrelationResult,
+  decodeAutocorrelation,
+} from "./dependence.ts";
 import { physicsCheck, type PhysicsInputs, type PhysicsResult } from "./physics.ts";
 
 /** Options of `analyzeTrace()`: a seed for everything plus per-analysis options. */
@@ -73,6 +78,12 @@ export interface AnalyzeOptions {
    */
   stalls?: StallOptions;
   /**
+   * Options of `decodeAutocorrelation()`.
+   *
+   * @default {{}}
+   */
+  autocorrelation?: AutocorrelationOptions;
+  /**
    * Prompts of the original-table rebuild, in row order (default: every prompt).
    *
    * @default {undefined}
@@ -112,6 +123,11 @@ export interface TraceAnalysis {
   readonly originalTable: OriginalTableResult;
   /** Stalls. */
   readonly stalls: StallResult;
+  /**
+   * Lag-1 and lag-2 autocorrelation of decode latency within runs (null when no run has 3
+   * decode tokens).
+   */
+  readonly autocorrelation: AutocorrelationResult | null;
   /** Warm-up effect (null without warm-up and other runs). */
   readonly warmup: WarmupResult | null;
   /** Drift over session time (null with fewer than 3 runs). */
@@ -124,7 +140,8 @@ export interface TraceAnalysis {
 
 /**
  * Runs every analysis on a trace: slowdown curve, variance decomposition, prompt-class and
- * token-content tests, run-level story and original table, stalls, warm-up, drift and (with
+ * token-content tests, run-level story and original table, stalls, within-run
+ * autocorrelation, warm-up, drift and (with
  * bandwidth and geometry) the physics check. The trace is extracted once.
  *
  * @param trace A trace or a prepared trace.
@@ -143,8 +160,10 @@ export interface TraceAnalysis {
  *   promptClass: { permutations: 199, resamples: 200 },
  *   tokenContent: { permutations: 99, resamples: 50 },
  *   stalls: { resamples: 200 },
+ *   autocorrelation: { resamples: 200 },
  * });
  * assert.equal(a.runs, 21);
+ * assert.ok(a.autocorrelation !== null && a.autocorrelation.lag1.high < 0.1);
  * assert.equal(a.physics, null);
  * assert.ok(a.warmup !== null && a.warmup.pValue < 0.05);
  * ```
@@ -157,6 +176,7 @@ export function analyzeTrace(trace: AnalysisInput, options: AnalyzeOptions = {})
     promptClass = {},
     tokenContent = {},
     stalls = {},
+    autocorrelation = {},
     originalPromptIds,
     physics,
   } = options;
@@ -187,6 +207,10 @@ export function analyzeTrace(trace: AnalysisInput, options: AnalyzeOptions = {})
     runStory: attempt("run story", () => runStory(prep)),
     originalTable: originalTable(prep, originalPromptIds ? { promptIds: originalPromptIds } : {}),
     stalls: detectStalls(prep, { seed, ...stalls }),
+    autocorrelation: attempt(
+      "autocorrelation",
+      () => decodeAutocorrelation(prep, { seed, ...autocorrelation }),
+    ),
     warmup: attempt("warm-up", () => warmupEffect(prep)),
     drift: attempt("drift", () => sessionDrift(prep)),
     physics: physics

@@ -9,7 +9,7 @@ import type { Estimate, PermutationTest } from "./types.ts";
 
 /** One finding as a sentence. */
 export interface Finding {
-  /** Stable identifier: `slope`, `slowdown`, `windows`, `depth`, `variance`, `prompt-class`, `token-content`, `run-story`, `original-table`, `stalls`, `warmup`, `drift`, `physics`. */
+  /** Stable identifier: `slope`, `slowdown`, `position-vs-drift`, `windows`, `depth`, `variance`, `prompt-class`, `token-content`, `run-story`, `original-table`, `stalls`, `autocorrelation`, `warmup`, `drift`, `physics`. */
   readonly id: string;
   /** The finding in one sentence, with its number, interval and method. */
   readonly sentence: string;
@@ -142,7 +142,38 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
     "slowdown",
     `That is ${formatEstimate(s.slowdownPctPer10)} of the ${
       formatNumber(s.startLatencyMs.value)
-    } ms fitted latency at the start of decode; the claimed ${s.claim.lowPct}–${s.claim.highPct}% per 10 tokens ${verdictText}.`,
+    } ms fitted latency at the start of decode; the claimed ${s.claim.lowPct}–${s.claim.highPct}% per 10 tokens ${verdictText}${
+      s.claim.driftCanExplainSlope
+        ? ", but session drift alone could produce this within-run slope, so the verdict is on position cost and drift together"
+        : ""
+    }.`,
+  );
+  const dr = s.drift;
+  const shares = [dr.explainedUsPerToken.low, dr.explainedUsPerToken.high].map((e) =>
+    (100 * e) / b.value
+  ).sort((x, y) => x - y);
+  // a share of the slope means something only when the slope is distinguishable from zero
+  const fraction = shares.every(Number.isFinite) && (b.low > 0 || b.high < 0)
+    ? ` (${formatNumber(shares[0]!)}% to ${formatNumber(shares[1]!)}% of the within-run slope)`
+    : "";
+  const sweep = s.depthSweep
+    ? "the depth sweep below compares depths at equal within-run positions and separates them"
+    : "only a depth sweep (runs at several depths, compared at equal within-run positions) can separate them";
+  add(
+    "position-vs-drift",
+    `Within a run, position and elapsed time advance together (${
+      formatNumber(dr.msPerToken)
+    } ms per token), so the slope is position cost plus drift rate x ms per token. Drift between runs is ${
+      formatEstimate(dr.rateMsPerS)
+    }; times ${formatNumber(dr.msPerToken)} ms per token it explains ${
+      formatNumber(dr.explainedUsPerToken.value)
+    } µs per context token (95% CI ${formatNumber(dr.explainedUsPerToken.low)} to ${
+      formatNumber(dr.explainedUsPerToken.high)
+    })${fraction}; ${
+      dr.canExplainSlope
+        ? `that reaches the whole slope, so the within-run slope cannot tell position cost from drift: ${sweep}`
+        : `position cost without it is ${formatEstimate(dr.positionUsPerToken)}; ${sweep}`
+    }.`,
   );
   const windows = s.windows.map((w) =>
     `tokens ${w.firstToken}–${w.lastToken} average ${formatNumber(w.meanLatencyMs.value)} ms (${
@@ -257,6 +288,25 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
       formatEstimate(st.excessTimePct)
     }.`,
   );
+  if (analysis.autocorrelation) {
+    const ac = analysis.autocorrelation;
+    add(
+      "autocorrelation",
+      `Consecutive decode latencies within a run ${
+        ac.lag1.low > 0
+          ? "are correlated"
+          : ac.lag1.high < 0
+          ? "are negatively correlated"
+          : "show no clear correlation"
+      }: lag-1 ${formatEstimate(ac.lag1)}, lag-2 ${formatNumber(ac.lag2.value)} (95% CI ${
+        formatNumber(ac.lag2.low)
+      }${ac.lag2.low < 0 || ac.lag2.high < 0 ? " to " : "–"}${formatNumber(ac.lag2.high)}) over ${
+        count(ac.runs)
+      } runs (per-run lag-1 median ${
+        formatNumber(ac.perRunLag1Median)
+      }); tokens need not be independent, so every interval and test here treats whole runs (or blocks of tokens), not single tokens, as the independent units.`,
+    );
+  }
   if (analysis.warmup) {
     const w = analysis.warmup;
     add(

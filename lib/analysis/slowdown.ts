@@ -12,19 +12,21 @@ import { resampleCounts, Rng } from "../stats/rng.ts";
 import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
 import { fitCross } from "../stats/linalg.ts";
 import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "../stats/stats.ts";
+import { clusterSlope } from "../stats/cluster.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 
 /** Options of `fitSlowdown()`. */
 export interface SlowdownOptions {
   /**
-   * Seed of the cluster bootstrap.
+   * Seed of the cluster bootstrap (start latency and windows; the slope's interval is
+   * analytic).
    *
    * @default {1}
    */
   seed?: number;
   /**
-   * Bootstrap resamples (of runs, with replacement).
+   * Bootstrap resamples (of runs, with replacement) for the start latency and windows.
    *
    * @default {1000}
    */
@@ -83,6 +85,41 @@ export interface ClaimVerdict {
    * whole interval lies below the claim, `understated` when it lies above.
    */
   readonly verdict: "consistent" | "overstated" | "understated";
+  /**
+   * Whether session drift alone could produce the within-run slope (`drift.canExplainSlope`):
+   * then the verdict is on position cost plus drift, which only a depth sweep separates.
+   */
+  readonly driftCanExplainSlope: boolean;
+}
+
+/**
+ * How much of the within-run slope elapsed-time drift can explain. Within a run, context
+ * position and elapsed time advance together (one token every `msPerToken` ms), so the
+ * within-run slope is position cost + drift rate x ms per token. The drift rate is estimated
+ * between runs, from run mean latency against the run's time in the session.
+ */
+export interface DriftSplit {
+  /** Mean decode latency of the fitted tokens: session time per token, ms. */
+  readonly msPerToken: number;
+  /**
+   * Drift rate between runs: least squares of each run's mean decode latency (stalls left
+   * out) on the run's midpoint in the session, with one intercept per session, prompt and
+   * depth (runs with equal within-run positions are compared), t interval.
+   */
+  readonly rateMsPerS: Estimate;
+  /** The part of the within-run slope the drift explains: rate x ms per token. */
+  readonly explainedUsPerToken: Estimate;
+  /**
+   * Within-run slope minus the drift part: the position cost if drift were linear in session
+   * time (interval from both variances, Welch-Satterthwaite df).
+   */
+  readonly positionUsPerToken: Estimate;
+  /**
+   * True when the explained interval reaches the within-run slope (or no drift rate could be
+   * estimated): the within-run slope alone cannot tell position cost from drift. The depth
+   * sweep's between-depth contrast at equal within-run positions separates them.
+   */
+  readonly canExplainSlope: boolean;
 }
 
 /** Curve over a depth sweep, fitted across runs. */
@@ -91,7 +128,12 @@ export interface DepthSweep {
   readonly depths: number;
   /** Runs in the fit. */
   readonly runs: number;
-  /** Slope of per-run mean latency on per-run mean position. */
+  /**
+   * Slope of per-run mean latency on per-run mean position: a contrast between depths at equal
+   * within-run positions, so drift within runs does not enter it (session drift between runs
+   * only adds noise, as the run order is shuffled). It separates position cost from drift
+   * where the within-run slope cannot.
+   */
   readonly slopeUsPerToken: Estimate;
   /** Lack-of-fit F test of the straight line against one mean per depth (NaN with 2 depths). */
   readonly linearity: {
@@ -140,15 +182,26 @@ export interface SlowdownResult {
   readonly curve: Frame;
   /** Curve over the depth range, when runs have at least two distinct `depth_tokens`. */
   readonly depthSweep: DepthSweep | null;
+  /** How much of the within-run slope session drift can explain. */
+  readonly drift: DriftSplit;
 }
 
 /**
  * Fits decode latency = a_run + b * position by within-run (fixed-effects) least squares and
  * reports b in µs per context token, the slowdown per 10 tokens as a percentage of the fitted
  * latency at the start of decode, the original write-up's three windows and, when the runs
- * sweep depth, the curve over the depth range with a lack-of-fit test of linearity. Intervals
- * come from a seeded percentile cluster bootstrap over runs (runs are the independent units;
- * each resample costs O(runs) through per-run sums).
+ * sweep depth, the curve over the depth range with a lack-of-fit test of linearity.
+ *
+ * The slope's interval is a CR2 cluster-robust t interval with Bell-McCaffrey degrees of
+ * freedom (`clusterSlope()`): runs are the independent units and tokens within a run may be
+ * autocorrelated, heavy-tailed and heteroskedastic. Unlike a percentile bootstrap over runs,
+ * it keeps nominal coverage with 40-50 runs (`tests/validity/slope_test.ts`). The slowdown in
+ * % per 10 tokens scales that interval by the fitted start latency. The start latency and
+ * windows use a seeded percentile cluster bootstrap over runs.
+ *
+ * Within a run, position and elapsed time advance together, so a drifting machine adds
+ * drift rate x ms per token to the slope; `drift` estimates that part between runs and says
+ * when it could explain the whole slope (then only the depth sweep separates the two).
  *
  * @param input A trace or a prepared trace.
  * @param options Seed, resamples, warm-up handling, windows and the claim to judge.
@@ -272,7 +325,31 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
   const method = bootstrapMethod(units.length, resamples, seed);
   const est = (j: number, unit: string): Estimate =>
     bootstrapEstimate(point[j]!, reps[j]!, unit, method);
-  const slowdown = est(2, "% per 10 context tokens");
+  const cr2 = clusterSlope(wxx, wxy);
+  const slopeMethod = `CR2 cluster-robust t interval over ${cr2.clusters} runs, Bell-McCaffrey df ${
+    cr2.df.toFixed(1)
+  }`;
+  const slope = tEstimate(
+    cr2.slope * 1000,
+    cr2.se * 1000,
+    cr2.df,
+    "µs per context token",
+    slopeMethod,
+  );
+  const start = point[1]!;
+  const pct = (v: number): number => ((10 * v) / 1000 / start) * 100;
+  const slowdown: Estimate = {
+    value: pct(slope.value),
+    low: pct(slope.low),
+    high: pct(slope.high),
+    unit: "% per 10 context tokens",
+    method: `${slopeMethod}, scaled by the fitted start latency`,
+  };
+  const drift = driftSplit(prep, units, s, {
+    value: slope.value,
+    se: cr2.se * 1000,
+    df: cr2.df,
+  });
   const [lowPct, highPct] = claimPctPer10;
   const verdict = slowdown.high < lowPct
     ? "overstated"
@@ -338,13 +415,93 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
     model: `latency_ms = a_run + b * position + e, within-run (fixed-effects) least squares${
       excludeStalls ? ", stalls left out" : ""
     }`,
-    slopeUsPerToken: est(0, "µs per context token"),
+    slopeUsPerToken: slope,
     startLatencyMs: est(1, "ms"),
     slowdownPctPer10: slowdown,
-    claim: { lowPct, highPct, verdict },
+    claim: { lowPct, highPct, verdict, driftCanExplainSlope: drift.canExplainSlope },
     windows: windowResults,
     curve,
     depthSweep: depthSweep(prep, units, s),
+    drift,
+  };
+}
+
+function driftSplit(
+  prep: ReturnType<typeof prepareTrace>,
+  units: Int32Array,
+  s: ReturnType<typeof slopeStats>,
+  slope: { value: number; se: number; df: number },
+): DriftSplit {
+  const r = prep.runs;
+  let sy = 0, n = 0;
+  for (const i of units) {
+    sy += s.sy[i]!;
+    n += s.n[i]!;
+  }
+  const msPerToken = sy / n;
+  // run means centred within (session, prompt, depth) cells: equal within-run positions
+  const cells = new Map<string, number[]>();
+  for (const i of units) {
+    const key = `${r.session[i]}|${r.promptId[i]}|${r.depthTokens[i]}`;
+    if (!cells.has(key)) cells.set(key, []);
+    cells.get(key)!.push(i);
+  }
+  let stt = 0, sty = 0, syy = 0;
+  const centred: [number, number][] = [];
+  for (const members of cells.values()) {
+    if (members.length < 2) continue;
+    const mid = members.map((i) => (r.startedAtMs[i]! + r.totalMs[i]! / 2) / 1000);
+    const y = members.map((i) => s.sy[i]! / s.n[i]!);
+    const mt = mid.reduce((a, b) => a + b, 0) / mid.length;
+    const my = y.reduce((a, b) => a + b, 0) / y.length;
+    members.forEach((_, j) => centred.push([mid[j]! - mt, y[j]! - my]));
+  }
+  for (const [t, y] of centred) {
+    stt += t * t;
+    sty += t * y;
+    syy += y * y;
+  }
+  const usedCells = [...cells.values()].filter((m) => m.length >= 2).length;
+  const df = centred.length - usedCells - 1;
+  const rateMethod =
+    `least squares of per-run mean latency on time in session with one intercept per session, prompt and depth (${centred.length} runs), t interval`;
+  if (!(stt > 0) || df < 1) {
+    const why = "too few runs sharing a prompt and depth to estimate drift between runs";
+    return {
+      msPerToken,
+      rateMsPerS: missingEstimate("ms per s of session time", why),
+      explainedUsPerToken: missingEstimate("µs per context token", why),
+      positionUsPerToken: missingEstimate("µs per context token", why),
+      canExplainSlope: true,
+    };
+  }
+  const d = sty / stt;
+  const seD = Math.sqrt(Math.max(0, syy - d * sty) / df / stt);
+  const rate = tEstimate(d, seD, df, "ms per s of session time", rateMethod);
+  // rate [ms/s] x msPerToken [ms] / 1000 [s/ms] = ms per token = rate x msPerToken µs per token
+  const explained = tEstimate(
+    d * msPerToken,
+    seD * msPerToken,
+    df,
+    "µs per context token",
+    `drift rate between runs x ${msPerToken.toFixed(2)} ms per token; ${rateMethod}`,
+  );
+  const se = Math.hypot(slope.se, seD * msPerToken);
+  const dfW = se ** 4 / (slope.se ** 4 / slope.df + (seD * msPerToken) ** 4 / df);
+  const position = tEstimate(
+    slope.value - explained.value,
+    se,
+    dfW,
+    "µs per context token",
+    `within-run slope minus the drift part, Welch-Satterthwaite df ${dfW.toFixed(1)}`,
+  );
+  const reaches = slope.value >= 0 ? explained.high >= slope.value : explained.low <= slope.value;
+  return {
+    msPerToken,
+    rateMsPerS: rate,
+    explainedUsPerToken: explained,
+    positionUsPerToken: position,
+    canExplainSlope: reaches,
   };
 }
 

@@ -20,19 +20,29 @@ import {
 } from "../stats/stats.ts";
 import { type AnalysisInput, type PreparedTrace, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
+import { STALL_THRESHOLD, stallRuleText } from "./_stall_rule.ts";
+
+export {
+  flagStalls,
+  type FlagStallsOptions,
+  MAD_SCALE,
+  STALL_THRESHOLD,
+  type StallFlags,
+} from "./_stall_rule.ts";
 
 /** Options of `detectStalls()`. */
 export interface StallOptions {
   /**
-   * Robust z-score above which a token is a stall.
+   * Robust z-score above which a token is a stall (`STALL_THRESHOLD`; see `flagStalls()`).
    *
    * @default {5}
    */
   threshold?: number;
   /**
-   * Include warm-up runs.
+   * Count stalls in warm-up runs too. By default only measured runs are counted, as in the
+   * CLI summary's stall column (the threshold itself always pools every run).
    *
-   * @default {true}
+   * @default {false}
    */
   includeWarmup?: boolean;
   /**
@@ -51,8 +61,10 @@ export interface StallOptions {
 
 /** Result of `detectStalls()`. */
 export interface StallResult {
-  /** The rule that flags a stall. */
+  /** The rule that flags a stall (`flagStalls()`), in words. */
   readonly rule: string;
+  /** Robust z-score above which a token is a stall (the `threshold` option). */
+  readonly threshold: number;
   /** Decode tokens examined. */
   readonly tokens: number;
   /** Runs examined. */
@@ -79,11 +91,11 @@ export interface StallResult {
 }
 
 /**
- * Flags stalls: decode tokens whose latency minus their run's median latency has a robust
- * z-score (deviation from the median deviation, over 1.4826 times the MAD of all deviations)
- * above `threshold`. Working from each run's median removes run-level shifts (warm-up, depth,
- * drift) first. Reports counts, rate and time share with percentile cluster bootstrap
- * intervals over runs, and where stalls fall by token index and by run.
+ * Counts stalls under the stall rule (`flagStalls()`: latency minus the run's median more than
+ * `threshold` robust standard deviations, 1.4826 x MAD, above the median deviation, pooled
+ * over every run), in measured runs unless `includeWarmup`. The CLI summary's stall column
+ * counts the same tokens. Reports counts, rate and time share with percentile cluster
+ * bootstrap intervals over runs, and where stalls fall by token index and by run.
  *
  * @param input A trace or a prepared trace.
  * @param options Threshold, warm-up handling, seed and resamples.
@@ -100,7 +112,8 @@ export interface StallResult {
  * ```
  */
 export function detectStalls(input: AnalysisInput, options: StallOptions = {}): StallResult {
-  const { threshold = 5, includeWarmup = true, seed = 1, resamples = 1000 } = options;
+  const { threshold = STALL_THRESHOLD, includeWarmup = false, seed = 1, resamples = 1000 } =
+    options;
   if (!(threshold > 0)) {
     throw new RangeError(`Cannot detect stalls: threshold must be > 0, found ${threshold}`);
   }
@@ -172,8 +185,8 @@ export function detectStalls(input: AnalysisInput, options: StallOptions = {}): 
   for (let j = 0; j <= maxIndex; j++) if (idxTokens[j]! > 0) idx.push(j);
   const runList = Array.from(units);
   return {
-    rule:
-      `latency minus its run's median above ${threshold} x 1.4826 x MAD of those deviations (robust z > ${threshold})`,
+    rule: stallRuleText(threshold),
+    threshold,
     tokens: total,
     runs: units.length,
     stalls: nStalls,

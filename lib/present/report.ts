@@ -9,6 +9,7 @@
 import pl from "nodejs-polars";
 import { type AnalyzeOptions, analyzeTrace, type TraceAnalysis } from "../analysis/analyze.ts";
 import { describeFindings, formatNumber } from "../analysis/describe.ts";
+import { flagStalls } from "../analysis/_stall_rule.ts";
 import type { ModelGeometry } from "../analysis/physics.ts";
 import type { Estimate, Trace, TraceTable } from "../analysis/types.ts";
 import type { Frame } from "../schema/frame.ts";
@@ -458,8 +459,7 @@ export function reportCharts(
   const tokens = collect(trace.tokens)
     .select("run_id", "token_index", "t_ms", "latency_ms")
     .filter(pl.col("token_index").gtEq(1))
-    .join(runs, { on: "run_id" })
-    .withColumns(pl.col("latency_ms").median().over("run_id").alias("run_median_ms"));
+    .join(runs, { on: "run_id" });
   const col = <T>(frame: Frame, name: string): T[] => frame.getColumn(name).toArray() as T[];
 
   // Slowdown: tokens of the runs in the fit, the fitted line from the start of decode.
@@ -508,18 +508,23 @@ export function reportCharts(
     ? plotEffects(effects, { width, valueLabel: "effect on decode latency (µs)" })
     : plotNote("No token-content effect could be estimated with an interval", { width });
 
-  // Timeline: time in session of every decode token; a stall by the analysis' own rule.
-  const threshold = analysis.stalls.thresholdMs;
+  // Timeline: time in session of every decode token; a stall by the one stall rule.
   const startMs = col<number>(tokens, "started_at_ms");
   const tMs = col<number>(tokens, "t_ms");
   const allLatency = col<number>(tokens, "latency_ms");
-  const median = col<number>(tokens, "run_median_ms");
+  const runIds = col<string>(tokens, "run_id");
+  const runIndex = new Map<string, number>();
+  for (const id of runIds) if (!runIndex.has(id)) runIndex.set(id, runIndex.size);
+  const { flags } = flagStalls(allLatency, runIds.map((id) => runIndex.get(id)!), {
+    threshold: analysis.stalls.threshold,
+    runs: runIndex.size,
+  });
   const warmup = col<boolean>(tokens, "warmup");
   const points: TimelinePoint[] = allLatency.map((latencyMs, i) => ({
     timeS: (startMs[i]! + tMs[i]!) / 1000,
     latencyMs,
     warmup: warmup[i]!,
-    stall: latencyMs - median[i]! > threshold,
+    stall: flags[i] === 1,
   })).filter((p) => p.latencyMs > 0);
   const drift = analysis.drift;
   const trend = drift !== null && analysis.sessions === 1
@@ -720,7 +725,7 @@ export function renderReport(trace: Trace, options: RenderReportOptions = {}): s
       `Decode latency by generated-token index: ${s.runs} runs, ${s.tokens} tokens.`,
     ),
   );
-  parts.push(say("slope", "slowdown"));
+  parts.push(say("slope", "slowdown", "position-vs-drift"));
   parts.push(htmlTable(
     s.windows.map((w) => ({
       window: `${w.firstToken}-${w.lastToken}`,
@@ -808,7 +813,7 @@ export function renderReport(trace: Trace, options: RenderReportOptions = {}): s
 
   parts.push(`<h2>4. Stalls, warm-up and drift</h2>`);
   parts.push(figure(charts.timeline, `Every decode token over session time (log scale).`));
-  parts.push(say("stalls", "warmup", "drift"));
+  parts.push(say("stalls", "autocorrelation", "warmup", "drift"));
 
   parts.push(`<h2>5. Physics check</h2>`);
   parts.push(

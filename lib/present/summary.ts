@@ -5,8 +5,9 @@
  * Figures come from measured runs only; warm-up runs are summarized apart. Quantiles use
  * linear interpolation between order statistics (R type 7). Inter-token latencies are the
  * decode-phase token latencies (token 1 onwards; token 0's latency is the TTFT) pooled
- * over a prompt's measured runs. A stall is a decode-phase token slower than 3 times its
- * own run's median decode-phase latency.
+ * over a prompt's measured runs. Stalls follow the one stall rule of `flagStalls()` (more
+ * than 5 robust standard deviations above the run's median, the threshold pooled over every
+ * run of the dataset), so the stall column adds up to `detectStalls()`'s count.
  *
  * When the measured runs use more than one thread count, the summary also compares thread
  * counts and names the best one (see {@linkcode compareThreads}).
@@ -19,6 +20,7 @@ import tQuantile from "@stdlib/stats-base-dists-t-quantile";
 import { LEVEL, tEstimate } from "../stats/stats.ts";
 import type { Estimate } from "../analysis/types.ts";
 import type { Frame, LazyFrame } from "../schema/frame.ts";
+import { flagStalls } from "../analysis/_stall_rule.ts";
 
 /** Figures of a prompt's warm-up run(s), kept apart from the measured figures. */
 export interface WarmupSummary {
@@ -68,7 +70,7 @@ export interface PromptSummary {
   readonly interTokenMsP90: number | null;
   /** 99th percentile inter-token latency, ms. */
   readonly interTokenMsP99: number | null;
-  /** Decode-phase tokens slower than 3 times their run's median decode latency. */
+  /** Decode-phase tokens flagged by the stall rule (`flagStalls()`, pooled over the dataset). */
   readonly stalls: number;
   /** Decode-phase tokens the stall count looked at. */
   readonly decodeTokens: number;
@@ -210,14 +212,28 @@ export function summarizeRuns(
   const r = collect(runs).sort("order_index");
   const t = collect(tokens);
   const latencies = new Map<string, number[]>();
+  const stallCount = new Map<string, number>();
   const tokenRun = column(t, "run_id") as string[];
   const tokenIndex = numbers(t, "token_index");
   const tokenLatency = numbers(t, "latency_ms");
+  const decodeLatency: number[] = [];
+  const decodeRun: number[] = [];
+  const decodeRunId: string[] = [];
+  const runIndex = new Map<string, number>();
   for (let i = 0; i < tokenRun.length; i++) {
     if (tokenIndex[i]! < 1) continue;
     const list = latencies.get(tokenRun[i]!) ?? [];
     list.push(tokenLatency[i]!);
     latencies.set(tokenRun[i]!, list);
+    if (!runIndex.has(tokenRun[i]!)) runIndex.set(tokenRun[i]!, runIndex.size);
+    decodeLatency.push(tokenLatency[i]!);
+    decodeRun.push(runIndex.get(tokenRun[i]!)!);
+    decodeRunId.push(tokenRun[i]!);
+  }
+  // one stall rule for the whole dataset, as the analysis applies it
+  const { flags } = flagStalls(decodeLatency, decodeRun, { runs: runIndex.size });
+  for (let k = 0; k < flags.length; k++) {
+    if (flags[k] === 1) stallCount.set(decodeRunId[k]!, (stallCount.get(decodeRunId[k]!) ?? 0) + 1);
   }
   const row = {
     runId: column(r, "run_id") as string[],
@@ -250,8 +266,7 @@ export function summarizeRuns(
     let stalls = 0;
     for (const i of measured) {
       const own = latencies.get(row.runId[i]!) ?? [];
-      const threshold = 3 * (median(own) ?? Infinity);
-      stalls += own.filter((ms) => ms > threshold).length;
+      stalls += stallCount.get(row.runId[i]!) ?? 0;
       pooled.push(...own);
     }
     const itl = finiteSorted(pooled);
@@ -918,7 +933,8 @@ export function formatSummary(summary: TraceSummary): string {
     "",
     "decode tok/s = (output tokens - 1) / time from first to last token; e2e tok/s = output",
     "tokens / total time including prefill (the figure usually quoted). ITL = inter-token",
-    "latency of decode tokens; stalls = tokens slower than 3x their run's median.",
+    "latency of decode tokens; stalls = tokens more than 5 robust sd (1.4826 x MAD, pooled",
+    "over all runs) slower than their run's median, as in `tokentrace report`.",
     "",
     `dataset:  ${session.sessionDir}`,
     `report:   ${session.reportCommand}`,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type pl from "nodejs-polars";
 import {
   analyzeTrace,
+  decodeAutocorrelation,
   describeFindings,
   formatEstimate,
   formatNumber,
@@ -14,6 +15,7 @@ const FAST = {
   promptClass: { permutations: 99, resamples: 100 },
   tokenContent: { permutations: 19, resamples: 20 },
   stalls: { resamples: 100 },
+  autocorrelation: { resamples: 100 },
 };
 
 Deno.test("`analyzeTrace()` runs every section on a lazily read trace", () => {
@@ -36,8 +38,13 @@ Deno.test("`analyzeTrace()` runs every section on a lazily read trace", () => {
   assert.deepEqual(a.notes, []);
   assert.equal(
     a.slowdown.slopeUsPerToken.method,
-    "percentile cluster bootstrap over 40 runs, 100 resamples, seed 1",
+    "CR2 cluster-robust t interval over 40 runs, Bell-McCaffrey df 39.0",
   );
+  // independent simulated noise: no dependence, demeaning biases lag 1 slightly negative
+  const ac = a.autocorrelation!;
+  assert.equal(ac.runs, 40);
+  assert.ok(ac.lag1.low < 0 && ac.lag1.high < 0.1, JSON.stringify(ac.lag1));
+  assert.match(ac.lag1.method, /^percentile cluster bootstrap over 40 runs, 100 resamples/);
 });
 
 Deno.test("`analyzeTrace()` notes the sections it skips", () => {
@@ -52,6 +59,7 @@ Deno.test("`describeFindings()` gives every finding its number, interval and met
   assert.deepEqual(findings.map((f) => f.id), [
     "slope",
     "slowdown",
+    "position-vs-drift",
     "windows",
     "depth",
     "variance",
@@ -60,6 +68,7 @@ Deno.test("`describeFindings()` gives every finding its number, interval and met
     "run-story",
     "original-table",
     "stalls",
+    "autocorrelation",
     "warmup",
     "drift",
   ]);
@@ -68,7 +77,36 @@ Deno.test("`describeFindings()` gives every finding its number, interval and met
   }
   assert.match(
     findings[0]!.sentence,
-    /^Decode latency (rises|falls|changes) -?\d+\.\d+ µs per context token \(95% CI .* 100 resamples, seed 1\)/,
+    /^Decode latency (rises|falls|changes) -?\d+\.\d+ µs per context token \(95% CI .*, CR2 cluster-robust t interval over 40 runs, Bell-McCaffrey df 39\.0\)/,
+  );
+});
+
+Deno.test("`decodeAutocorrelation()` recovers AR(1) dependence inside its interval", () => {
+  // AR(1) 0.5 within runs of 49 tokens: pooled lag 1 about 0.5 - bias of about 1/49
+  const a = analyzeTrace(
+    simulateTrace({ seed: 4, arCoefficient: 0.5, repetitions: 10, runSdMs: 0 }),
+    FAST,
+  ).autocorrelation!;
+  assert.ok(a.lag1.low < 0.5 && 0.42 < a.lag1.high, JSON.stringify(a.lag1));
+  assert.ok(a.lag2.value > 0.15 && a.lag2.value < 0.35, JSON.stringify(a.lag2));
+  assert.ok(a.perRunLag1Median > 0.3);
+});
+
+Deno.test("`decodeAutocorrelation()` rejects bad resamples and runs too short to correlate", () => {
+  assert.throws(
+    () => decodeAutocorrelation(simulateTrace(), { resamples: 0 }),
+    new RangeError(
+      "Cannot measure autocorrelation: resamples must be an integer >= 1, found 0",
+    ),
+  );
+  const short = simulateTrace({
+    prompts: [{ id: "x", class: "simple", promptTokens: 8, maxTokens: 3 }],
+  });
+  assert.throws(
+    () => decodeAutocorrelation(short),
+    new RangeError(
+      "Cannot measure autocorrelation: the trace must have a run with at least 3 decode tokens, found none",
+    ),
   );
 });
 

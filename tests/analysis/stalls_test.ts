@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import pl from "nodejs-polars";
-import { detectStalls, sessionDrift, simulateTrace, warmupEffect } from "../../mod.ts";
+import {
+  detectStalls,
+  flagStalls,
+  MAD_SCALE,
+  sessionDrift,
+  simulateTrace,
+  STALL_THRESHOLD,
+  warmupEffect,
+} from "../../mod.ts";
 import { simulatePrepared } from "../../lib/simulate/_columns.ts";
 
 Deno.test("`detectStalls()` finds injected stalls and where they fall", () => {
@@ -12,7 +20,14 @@ Deno.test("`detectStalls()` finds injected stalls and where they fall", () => {
   const sum = (values: unknown[]): number => (values as number[]).reduce((a, b) => a + b, 0);
   assert.equal(sum(s.byTokenIndex.getColumn("stalls").toArray()), s.stalls);
   assert.equal(sum(s.byRun.getColumn("stalls").toArray()), s.stalls);
-  assert.equal(s.byRun.height, 41);
+  assert.equal(s.byRun.height, 40, "measured runs only by default");
+  assert.equal(
+    detectStalls(simulatePrepared({ seed: 4, stallProbability: 0.02, repetitions: 10 }), {
+      resamples: 10,
+      includeWarmup: true,
+    }).byRun.height,
+    41,
+  );
   assert.ok(s.maxStallMs > 35);
   const none = detectStalls(simulatePrepared({ seed: 4, stallProbability: 0 }), { resamples: 10 });
   assert.equal(none.stalls, 0);
@@ -86,4 +101,33 @@ Deno.test("`sessionDrift()` recovers an injected drift", () => {
   assert.ok(flat.slopeUsPerMinute.low < 0 && 0 < flat.slopeUsPerMinute.high);
   assert.equal(d.timeline.height, 40);
   assert.equal(d.sessions, 1);
+});
+
+Deno.test("`flagStalls()` is the rule `detectStalls()` counts, and rejects bad input", () => {
+  const prep = simulatePrepared({ seed: 8, stallProbability: 0.02, repetitions: 6 });
+  const rule = flagStalls(prep.tokens.latencyMs, prep.tokens.run, { runs: prep.runs.count });
+  let measured = 0;
+  for (let t = 0; t < rule.flags.length; t++) {
+    if (rule.flags[t] === 1 && prep.runs.warmup[prep.tokens.run[t]!] === 0) measured++;
+  }
+  const counted = detectStalls(prep, { resamples: 10 });
+  assert.equal(counted.stalls, measured);
+  assert.equal(counted.thresholdMs, rule.thresholdMs);
+  assert.equal(detectStalls(prep, { resamples: 10, includeWarmup: true }).stalls, rule.count);
+  assert.equal(STALL_THRESHOLD, 5);
+  assert.equal(MAD_SCALE, 1.4826);
+  assert.throws(
+    () => flagStalls([1, 2], [0]),
+    new RangeError(
+      "Cannot flag stalls: run must give one run index per latency, found 1 for 2 latencies",
+    ),
+  );
+  assert.throws(
+    () => flagStalls([1, 2], [0, 3], { runs: 2 }),
+    new RangeError("Cannot flag stalls: run indices must be integers from 0 to 1, found 3"),
+  );
+  assert.throws(
+    () => flagStalls([1], [0], { threshold: -1 }),
+    new RangeError("Cannot flag stalls: threshold must be > 0, found -1"),
+  );
 });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import pl from "nodejs-polars";
 import { type AnalyzeOptions, analyzeTrace } from "../../lib/analysis/analyze.ts";
-import { DatasetWriter } from "../../lib/dataset/dataset.ts";
+import { DatasetWriter, readDataset } from "../../lib/dataset/dataset.ts";
+import { detectStalls } from "../../lib/analysis/stalls.ts";
 import { type SimulateOptions, simulateTrace } from "../../lib/simulate/simulate.ts";
 import {
   checkOriginalClaims,
@@ -122,13 +123,22 @@ Deno.test("`checkOriginalClaims()` follows the injected effects", () => {
   assert.equal(flat[2], "not supported");
 });
 
-Deno.test("`reportCharts()` marks the stalls it is given in the timeline", () => {
-  const trace = simulateTrace({ repetitions: 3, stallProbability: 0.02, stallMs: 200 });
-  const analysis = analyzeTrace(trace, FAST);
-  const charts = reportCharts(trace, analysis);
-  const stallDots = charts.timeline.match(/<circle fill="#d62728" r="3"/g)?.length ?? 0;
-  assert.ok(analysis.stalls.stalls > 0);
-  assert.equal(stallDots, analysis.stalls.stalls);
+Deno.test("`reportCharts()` marks the stalls of the one stall rule in the timeline", async () => {
+  const simulated = simulateTrace({ repetitions: 3, stallProbability: 0.02, stallMs: 200 });
+  const sample = await readDataset(new URL("../../data/sample-trace", import.meta.url).pathname);
+  for (const trace of [simulated, sample]) {
+    const analysis = analyzeTrace(trace, FAST);
+    const charts = reportCharts(trace, analysis);
+    const stallDots = charts.timeline.match(/<circle fill="#d62728" r="3"/g)?.length ?? 0;
+    // the timeline draws warm-up runs too; the report's count is over measured runs
+    const all = detectStalls(trace, { resamples: 10, includeWarmup: true }).stalls;
+    assert.ok(analysis.stalls.stalls > 0);
+    assert.equal(stallDots, all);
+    assert.match(
+      renderReport(trace, { analyze: FAST }),
+      new RegExp(`>${analysis.stalls.stalls} of `),
+    );
+  }
 });
 
 Deno.test("`tokentrace report` writes the page, and exits 2 on a bad dataset or option", async () => {

@@ -4,8 +4,11 @@ import pl from "nodejs-polars";
 import {
   type ColumnType,
   compareThreads,
+  detectStalls,
   formatSummary,
+  readDataset,
   SCHEMA,
+  simulateTrace,
   summarizeRuns,
   summarizeSession,
   type TableName,
@@ -137,16 +140,28 @@ Deno.test("`summarizeRuns()` pools decode-phase latencies for p50/p90/p99, leavi
   assert.ok(Math.abs(p!.interTokenMsP99! - 99.01) < 1e-9);
 });
 
-Deno.test("`summarizeRuns()` counts stalls against each run's own median", () => {
+Deno.test("`summarizeRuns()` counts stalls by the one stall rule, pooled over the dataset", () => {
   const { runs, tokens } = dataset([
-    // Median 20 ms: 61 ms is a stall, 60 ms (exactly 3x) is not.
-    { prompt: "p", latencies: [500, 20, 20, 20, 20, 60, 61] },
-    // Median 100 ms: 250 ms would stall in the first run, not here.
-    { prompt: "p", latencies: [500, 100, 100, 100, 250] },
+    // Medians 20 and 100 ms; pooled deviations have MAD 1 ms, so the threshold is 7.41 ms
+    // above the run median: 80 (+60) and 130 (+30) are both stalls (3x the median would
+    // have counted only the first).
+    { prompt: "p", latencies: [500, 20, 21, 19, 20, 22, 21, 19, 20, 80] },
+    { prompt: "p", latencies: [500, 100, 101, 99, 100, 102, 99, 101, 100, 130] },
   ]);
   const [p] = summarizeRuns(runs, tokens);
-  assert.equal(p?.stalls, 1);
-  assert.equal(p?.decodeTokens, 10);
+  assert.equal(p?.stalls, 2);
+  assert.equal(p?.decodeTokens, 18);
+});
+
+Deno.test("`summarizeRuns()` stall column adds up to `detectStalls()` on the sample and a simulated trace", async () => {
+  const sample = await readDataset(new URL("../../data/sample-trace", import.meta.url).pathname);
+  const simulated = simulateTrace({ seed: 3, stallProbability: 0.01, repetitions: 8 });
+  for (const [name, trace] of [["sample", sample], ["simulated", simulated]] as const) {
+    const summed = summarizeRuns(trace.runs, trace.tokens).reduce((n, p) => n + p.stalls, 0);
+    const counted = detectStalls(trace, { resamples: 10 }).stalls;
+    assert.equal(summed, counted, `${name}: summary ${summed}, detectStalls ${counted}`);
+    assert.ok(counted > 0, `${name} has stalls`);
+  }
 });
 
 Deno.test("`summarizeRuns()` splits a prompt by setting and lists prompts in the given order", () => {
