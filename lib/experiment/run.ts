@@ -49,14 +49,19 @@ const DEFAULT_CONTEXT = 4096;
  * import { ExperimentError, runSuite } from "@tokentrace/tokentrace";
  * import assert from "node:assert/strict";
  *
+ * const out = await Deno.makeTempDir();
  * await assert.rejects(
- *   runSuite("no/such/model.gguf", "default", { out: await Deno.makeTempDir() }),
+ *   runSuite("no/such/model.gguf", "default", { out }),
  *   (error) => error instanceof ExperimentError && /no such file/.test(error.message),
  * );
+ * assert.deepEqual([...Deno.readDirSync(out)], []); // nothing written
+ * await Deno.remove(out);
  * ```
  */
 export class ExperimentError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message One line: what was wrong, which value, what to do.
    * @param options The underlying error, if any.
    */
