@@ -387,23 +387,31 @@ function suiteJson(suite: Suite): Record<string, unknown> {
   };
 }
 
-/** The suite after the options that override it, validated again as a whole. */
+/**
+ * The suite after the options that override it. The overridden suite is validated again as a
+ * whole (as JSON, by `parseSuite()`), so a bad override fails like a bad suite file; the
+ * returned suite keeps the key order of the given one (plan.json stays byte-identical to what
+ * `deno task trace` wrote before the runner moved here).
+ */
 function applyOverrides(suite: Suite, source: string, options: RunSuiteOptions): Suite {
   const { threads, repetitions, warmup, maxTokens, depth, seed } = options;
-  const json = suiteJson(suite);
-  const sweeps = { ...suite.sweeps } as Record<string, unknown>;
-  if (threads !== undefined) sweeps.threads = typeof threads === "number" ? [threads] : threads;
-  if (depth !== undefined) sweeps.depth = depth;
-  return parseSuite({
-    ...json,
+  const threadList = typeof threads === "number" ? [threads] : threads;
+  const overridden: Suite = {
+    ...suite,
     prompts: maxTokens === undefined
-      ? json.prompts
-      : (json.prompts as Record<string, unknown>[]).map((p) => ({ ...p, maxTokens })),
-    ...(repetitions === undefined ? {} : { repetitions }),
-    ...(warmup === undefined ? {} : { warmup }),
-    ...(seed === undefined ? {} : { seed }),
-    sweeps,
-  }, source);
+      ? suite.prompts
+      : suite.prompts.map((prompt) => ({ ...prompt, maxTokens })),
+    repetitions: repetitions ?? suite.repetitions,
+    warmup: warmup ?? suite.warmup,
+    seed: seed ?? suite.seed,
+    sweeps: {
+      ...suite.sweeps,
+      ...(threadList === undefined ? {} : { threads: threadList }),
+      ...(depth === undefined ? {} : { depth }),
+    },
+  };
+  parseSuite(suiteJson(overridden), source);
+  return overridden;
 }
 
 async function loadSuiteInput(suite: string | object): Promise<{ suite: Suite; name: string }> {
