@@ -31,8 +31,8 @@ import {
 } from "../tracer/tracer.ts";
 import { DatasetWriter, type RunRow } from "../dataset/dataset.ts";
 
-/** The default dataset directory of {@linkcode runSuite}. */
-const DEFAULT_OUT = "data/traces";
+/** The default dataset directory of {@linkcode runSuite} (and of `deno task trace`). */
+export const DEFAULT_OUT = "data/traces";
 /** The default batch size for runs (llama.cpp's default). */
 const DEFAULT_BATCH_SIZE = 512;
 /** The smallest context size a session gets (more when depth + prompt + output need it). */
