@@ -414,13 +414,30 @@ function applyOverrides(suite: Suite, source: string, options: RunSuiteOptions):
   return overridden;
 }
 
+/**
+ * A suite object as `parseSuite()` reads it: a `Suite` value (as `loadSuite()` returns it) has
+ * an empty description and empty tag lists where the JSON shape leaves the keys out.
+ */
+function suiteValue(value: object): object {
+  const record = { ...value } as Record<string, unknown>;
+  if (record.description === "") delete record.description;
+  if (Array.isArray(record.prompts)) {
+    record.prompts = record.prompts.map((prompt: unknown) => {
+      if (typeof prompt !== "object" || prompt === null) return prompt;
+      const { tags, ...rest } = prompt as Record<string, unknown>;
+      return Array.isArray(tags) && tags.length === 0 ? rest : prompt;
+    });
+  }
+  return record;
+}
+
 async function loadSuiteInput(suite: string | object): Promise<{ suite: Suite; name: string }> {
   try {
     if (typeof suite === "string") return { suite: await loadSuite(suite), name: suite };
     const source = typeof (suite as { name?: unknown }).name === "string"
       ? (suite as { name: string }).name
       : "suite";
-    const parsed = parseSuite(structuredClone(suite), source);
+    const parsed = parseSuite(suiteValue(structuredClone(suite)), source);
     return { suite: parsed, name: parsed.name };
   } catch (error) {
     if (error instanceof ExperimentError) throw error;
@@ -508,7 +525,7 @@ function checkOptions(options: RunSuiteOptions): void {
  *
  * @param model A GGUF model path, or an open {@linkcode TraceSource} (e.g. a `Session`).
  * @param suite A built-in suite name (see `BUILTIN_SUITES`), a suite JSON path, or a suite
- * object in the JSON shape (see `parseSuite()`).
+ * object: in the JSON shape (see `parseSuite()`), or a `Suite` as `loadSuite()` returns it.
  * @param options Output directory, overrides, settings, stop signal and callbacks.
  * @returns The session's id, directory, status and plan.
  * @throws {ExperimentError} On bad input, before anything is written.
