@@ -93,6 +93,7 @@ export {
   type TokenEvent,
   type TraceOptions,
   type TraceResult,
+  type TraceSource,
   type TraceStream,
 } from "./lib/tracer/tracer.ts";
 
@@ -129,6 +130,27 @@ export {
   type SuiteSampling,
   type SuiteSweeps,
 } from "./lib/experiment/suite.ts";
+export {
+  parsePlan,
+  PLAN_VERSION,
+  planFromJson,
+  type PlanModel,
+  planPromptOrder,
+  type SessionPlan,
+  type StoredPlan,
+} from "./lib/experiment/plan.ts";
+export {
+  ExperimentError,
+  readPlan,
+  resumeSuite,
+  type ResumeSuiteOptions,
+  runSuite,
+  type RunSuiteOptions,
+  type SuiteProgress,
+  type SuiteResult,
+  type SuiteRunOptions,
+  type SuiteStart,
+} from "./lib/experiment/run.ts";
 export {
   compareThreads,
   type CompareThreadsOptions,
@@ -291,6 +313,14 @@ export {
   type ThreadsProbeRow,
   type ThreadsProbeTarget,
 } from "./lib/experiment/probe.ts";
+export {
+  type RecommendedRow,
+  recommendThreads,
+  type RecommendThreadsOptions,
+  THREADS_TOLERANCE,
+  type ThreadsRecommendation,
+  type ThreadsRuns,
+} from "./lib/experiment/threads.ts";
 export {
   blockingPoolThreads,
   settleBlockingPool,
