@@ -13,6 +13,7 @@ import defaultSuiteJson from "../../data/suites/default.json" with { type: "json
 import depthSuiteJson from "../../data/suites/depth.json" with { type: "json" };
 import threadsSuiteJson from "../../data/suites/threads.json" with { type: "json" };
 import { closest } from "../cli/args.ts";
+import { Rng } from "../stats/rng.ts";
 
 /** How a prompt is given to the model: through its chat template, or as raw text. */
 export type PromptMode = "chat" | "raw";
@@ -499,26 +500,6 @@ export interface ExpandPlanOptions extends ResolveSuiteOptions {
   batchSize?: number;
 }
 
-/** Seeded uniform numbers in [0, 1) (mulberry32, both 32-bit halves of the seed mixed in). */
-function mulberry32(seed: number): () => number {
-  let state = (Math.imul(Math.floor(seed / 2 ** 32) >>> 0, 0x9e3779b1) ^ seed) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function shuffle<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
-}
-
 /**
  * Expands a suite into its ordered list of runs: every cell (prompt × threads × depth ×
  * batch size) gets `warmup` warm-up runs then `repetitions` measured runs, arranged by
@@ -573,16 +554,17 @@ export function expandPlan(suite: Suite, options: ExpandPlanOptions = {}): Plann
     }
   }
   const perCell = suite.warmup + suite.repetitions;
-  const random = mulberry32(suite.seed);
+  // the plan stream reproduces the run order suites have always had for their seed
+  const rng = new Rng(suite.seed, { stream: "mulberry32" });
   let sequence: number[] = [];
   if (suite.order === "blocked") {
     sequence = cells.flatMap((_, cell) => Array<number>(perCell).fill(cell));
   } else if (suite.order === "interleaved") {
     for (let round = 0; round < perCell; round++) {
-      sequence.push(...shuffle(cells.map((_, cell) => cell), random));
+      sequence.push(...rng.shuffle(cells.map((_, cell) => cell)));
     }
   } else {
-    sequence = shuffle(cells.flatMap((_, cell) => Array<number>(perCell).fill(cell)), random);
+    sequence = rng.shuffle(cells.flatMap((_, cell) => Array<number>(perCell).fill(cell)));
   }
   const seen = new Array<number>(cells.length).fill(0);
   return sequence.map((cell, orderIndex) => {

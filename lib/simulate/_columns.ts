@@ -169,10 +169,7 @@ export function simulateColumns(options: SimulateOptions): SimulatedColumns {
       }
     }
   }
-  for (let i = measured.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [measured[i], measured[j]] = [measured[j]!, measured[i]!];
-  }
+  rng.shuffle(measured);
   const plan: PlannedRun[] = [
     ...Array.from({ length: warmupRuns }, (_, r) => ({
       prompt: prompts[0]!,

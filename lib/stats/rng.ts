@@ -1,21 +1,53 @@
 /**
- * Seeded pseudo-random numbers for resampling and simulation: xoshiro128** seeded through
- * splitmix32, so every bootstrap, permutation and simulated trace is reproducible from one
- * integer seed.
+ * The project's one seeded pseudo-random generator, {@linkcode Rng}, for resampling,
+ * permutations, simulation and the run order of experiment plans, so every result is
+ * reproducible from one integer seed. Also the cluster-bootstrap resampling helpers.
  *
  * @module
  */
 
-/** A seeded xoshiro128** generator. */
+/**
+ * Which 32-bit stream an {@linkcode Rng} draws from.
+ *
+ * - `"xoshiro128**"`: xoshiro128** seeded through splitmix32; every bootstrap, permutation
+ *   and simulated trace uses it.
+ * - `"mulberry32"`: mulberry32 with both 32-bit halves of the seed mixed into its state; the
+ *   run order of experiment plans uses it, so a suite's seed gives the same plan as before
+ *   the generators were merged.
+ */
+export type RngStream = "xoshiro128**" | "mulberry32";
+
+/** Options of {@linkcode Rng}. */
+export interface RngOptions {
+  /**
+   * The stream to draw from.
+   *
+   * @default {"xoshiro128**"}
+   */
+  stream?: RngStream;
+}
+
+/** A seeded generator of uniform, integer and normal draws, with an in-place shuffle. */
 export class Rng {
   #a: number;
   #b: number;
   #c: number;
   #d: number;
+  #mulberry: boolean;
   #spare = Number.NaN;
 
-  /** Creates a generator from an integer seed (any finite number; its low 32 bits and high bits are mixed). */
-  constructor(seed: number) {
+  /**
+   * Creates a generator from an integer seed (any finite number; its low 32 bits and high
+   * bits are mixed).
+   */
+  constructor(seed: number, options: RngOptions = {}) {
+    const { stream = "xoshiro128**" } = options;
+    this.#mulberry = stream === "mulberry32";
+    if (this.#mulberry) {
+      this.#a = (Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x9e3779b1) ^ seed) >>> 0;
+      this.#b = this.#c = this.#d = 0;
+      return;
+    }
     let s = (seed >>> 0) ^ Math.floor(seed / 4294967296);
     const next = (): number => {
       s = (s + 0x9e3779b9) | 0;
@@ -32,6 +64,13 @@ export class Rng {
 
   /** Next 32-bit unsigned integer. */
   nextUint32(): number {
+    if (this.#mulberry) {
+      this.#a = (this.#a + 0x6d2b79f5) >>> 0;
+      let t = this.#a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return (t ^ (t >>> 14)) >>> 0;
+    }
     const r = Math.imul(rotl(Math.imul(this.#b, 5), 7), 9) >>> 0;
     const t = this.#b << 9;
     this.#c ^= this.#a;
@@ -66,6 +105,17 @@ export class Rng {
     const theta = 2 * Math.PI * this.uniform();
     this.#spare = r * Math.sin(theta);
     return r * Math.cos(theta);
+  }
+
+  /** Shuffles `items` in place (Fisher-Yates, one `int()` draw per position from the end) and returns it. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = items[i]!;
+      items[i] = items[j]!;
+      items[j] = t;
+    }
+    return items;
   }
 }
 
