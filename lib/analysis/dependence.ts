@@ -5,7 +5,7 @@
  * @module
  */
 
-import { resampleCounts, Rng } from "../stats/rng.ts";
+import { clusterBootstrap, Rng } from "../stats/rng.ts";
 import { bootstrapEstimate, bootstrapMethod, medianInPlace } from "../stats/stats.ts";
 import { eligibleRuns, stallFlags } from "./_runstats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
@@ -133,14 +133,11 @@ export function decodeAutocorrelation(
     }
     return a / b;
   };
-  const rng = new Rng(seed);
-  const counts = new Float64Array(U);
-  const r1 = new Float64Array(resamples), r2 = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    resampleCounts(rng, counts);
-    r1[r] = ratio(c1, counts);
-    r2[r] = ratio(c2, counts);
-  }
+  const reps = clusterBootstrap(
+    new Rng(seed),
+    { units: U, resamples, width: 2 },
+    (counts) => [ratio(c1, counts), ratio(c2, counts)],
+  );
   const method = `${
     bootstrapMethod(U, resamples, seed)
   }; latencies centred per run, stalls clipped to the stall threshold`;
@@ -149,8 +146,8 @@ export function decodeAutocorrelation(
     runs: U,
     tokens,
     stallsClipped: clipped,
-    lag1: bootstrapEstimate(ratio(c1, null), r1, "autocorrelation", method),
-    lag2: bootstrapEstimate(ratio(c2, null), r2, "autocorrelation", method),
+    lag1: bootstrapEstimate(ratio(c1, null), reps[0]!, "autocorrelation", method),
+    lag2: bootstrapEstimate(ratio(c2, null), reps[1]!, "autocorrelation", method),
     perRunLag1Median: finiteOwn.length > 0 ? medianInPlace(finiteOwn) : Number.NaN,
   };
 }

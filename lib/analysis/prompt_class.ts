@@ -10,7 +10,7 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
 import { fitCross } from "../stats/linalg.ts";
-import { resampleCounts, Rng } from "../stats/rng.ts";
+import { clusterBootstrap, Rng } from "../stats/rng.ts";
 import { eligibleRuns, slopeStats } from "./_runstats.ts";
 import { missingEstimate, studentizedEstimate, studentizedMethod } from "../stats/stats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
@@ -292,13 +292,8 @@ export function testPromptClass(
   let exceed = 0;
   for (let r = 0; r < permutations; r++) {
     for (const members of byStratum) {
-      for (let a = members.length - 1; a > 0; a--) {
-        const b = rng.int(a + 1);
-        const ua = members[a]!, ub = members[b]!;
-        const t = labels[ua]!;
-        labels[ua] = labels[ub]!;
-        labels[ub] = t;
-      }
+      const shuffled = rng.shuffle(Array.from(members, (u) => labels[u]!));
+      members.forEach((u, a) => labels[u] = shuffled[a]!);
     }
     const f = fStat(
       fitCross(design(y0, labels, null), P, [...strataCols, ...classCols], P - 1, 0).rss,
@@ -311,10 +306,8 @@ export function testPromptClass(
     const df = n - 1 - fit.rank;
     return df > 0 ? Math.sqrt((fit.rss / df) * fit.inverseDiagonal[S - 1 + j]!) : Number.NaN;
   };
-  const reps = others.map(() => new Float64Array(resamples));
-  const counts = new Float64Array(U);
-  for (let r = 0; r < resamples; r++) {
-    resampleCounts(rng, counts);
+  // the bootstrap continues the permutations' stream
+  const reps = clusterBootstrap(rng, { units: U, resamples, width: others.length }, (counts) => {
     const fit = fitCross(
       design(outcomes(counts), unitClass, counts),
       P,
@@ -322,11 +315,11 @@ export function testPromptClass(
       P - 1,
       0,
     );
-    others.forEach((_, j) => {
+    return others.map((_, j) => {
       const se = seOf(fit, U, j);
-      reps[j]![r] = se > 0 ? (fit.coef[S - 1 + j]! - fullFit.coef[S - 1 + j]!) / se : Number.NaN;
+      return se > 0 ? (fit.coef[S - 1 + j]! - fullFit.coef[S - 1 + j]!) / se : Number.NaN;
     });
-  }
+  });
   const boot = studentizedMethod(units.length, resamples, seed, "classical run-level");
   const effects = others.map((name, j) => ({
     class: name,

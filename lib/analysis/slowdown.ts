@@ -8,7 +8,7 @@
 import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
-import { resampleCounts, Rng } from "../stats/rng.ts";
+import { clusterBootstrap, Rng } from "../stats/rng.ts";
 import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
 import { fitCross } from "../stats/linalg.ts";
 import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "../stats/stats.ts";
@@ -313,15 +313,11 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
   };
   const point = new Float64Array(nStats);
   compute(new Float64Array(U).fill(1), point);
-  const reps = Array.from({ length: nStats }, () => new Float64Array(resamples));
-  const rng = new Rng(seed);
-  const counts = new Float64Array(U);
   const one = new Float64Array(nStats);
-  for (let r = 0; r < resamples; r++) {
-    resampleCounts(rng, counts);
+  const reps = clusterBootstrap(new Rng(seed), { units: U, resamples, width: nStats }, (counts) => {
     compute(counts, one);
-    for (let j = 0; j < nStats; j++) reps[j]![r] = one[j]!;
-  }
+    return one;
+  });
   const method = bootstrapMethod(units.length, resamples, seed);
   const est = (j: number, unit: string): Estimate =>
     bootstrapEstimate(point[j]!, reps[j]!, unit, method);

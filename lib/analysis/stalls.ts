@@ -9,7 +9,7 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import tCdf from "@stdlib/stats-base-dists-t-cdf";
 import { ols } from "../stats/ols.ts";
-import { resampleCounts, Rng } from "../stats/rng.ts";
+import { clusterBootstrap, Rng } from "../stats/rng.ts";
 import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
 import {
   bootstrapEstimate,
@@ -170,14 +170,11 @@ export function detectStalls(input: AnalysisInput, options: StallOptions = {}): 
     return [(s / n) * 1000, (e / tt) * 100];
   };
   const [rate, share] = summary(null);
-  const rng = new Rng(seed);
-  const counts = new Float64Array(U);
-  const rateReps = new Float64Array(resamples);
-  const shareReps = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    resampleCounts(rng, counts);
-    [rateReps[r], shareReps[r]] = summary(counts);
-  }
+  const reps = clusterBootstrap(
+    new Rng(seed),
+    { units: U, resamples, width: 2 },
+    summary,
+  );
   const boot = bootstrapMethod(units.length, resamples, seed);
   let nStalls = 0;
   for (const i of units) nStalls += stalls[i]!;
@@ -192,8 +189,8 @@ export function detectStalls(input: AnalysisInput, options: StallOptions = {}): 
     stalls: nStalls,
     madMs: mad,
     thresholdMs,
-    ratePer1000: bootstrapEstimate(rate, rateReps, "stalls per 1000 tokens", boot),
-    excessTimePct: bootstrapEstimate(share, shareReps, "% of decode time", boot),
+    ratePer1000: bootstrapEstimate(rate, reps[0]!, "stalls per 1000 tokens", boot),
+    excessTimePct: bootstrapEstimate(share, reps[1]!, "% of decode time", boot),
     maxStallMs: maxStall,
     byTokenIndex: pl.DataFrame({
       token_index: pl.Series("token_index", idx, pl.Int32),

@@ -10,7 +10,7 @@
 import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import { fitCross, invertSpd } from "../stats/linalg.ts";
-import { resampleCounts, Rng } from "../stats/rng.ts";
+import { clusterBootstrap, Rng } from "../stats/rng.ts";
 import { eligibleRuns, fullStats, stallFlags } from "./_runstats.ts";
 import {
   bootstrapEstimate,
@@ -192,19 +192,21 @@ export function testTokenContent(
 
   const observed = robustFit(rc, kept, null);
   const G = units.length;
-  const tReps = kept.map(() => new Float64Array(resamples));
-  const sdReps = new Float64Array(resamples);
-  const rng = new Rng(seed);
-  const counts = new Float64Array(G);
-  for (let r = 0; r < resamples; r++) {
-    resampleCounts(rng, counts);
-    const fit = robustFit(rc, kept, counts);
-    kept.forEach((_, i) => {
-      const se = fit.se[i]!;
-      tReps[i]![r] = se > 0 ? (fit.beta[i]! - observed.beta[i]!) / se : Number.NaN;
-    });
-    sdReps[r] = sdOf(fit);
-  }
+  // replicates: one t statistic per kept feature, then the content sd
+  const tReps = clusterBootstrap(
+    new Rng(seed),
+    { units: G, resamples, width: kept.length + 1 },
+    (counts) => {
+      const fit = robustFit(rc, kept, counts);
+      const t = kept.map((_, i) => {
+        const se = fit.se[i]!;
+        return se > 0 ? (fit.beta[i]! - observed.beta[i]!) / se : Number.NaN;
+      });
+      t.push(sdOf(fit));
+      return t;
+    },
+  );
+  const sdReps = tReps.pop()!;
   const boot = studentizedMethod(G, resamples, seed, "cluster-robust (CR1, by run)");
   const featureTokens = countFeatures(prep, units, skip);
   const effects: ContentEffect[] = FEATURES.map((f, a) => {

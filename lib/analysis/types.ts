@@ -27,19 +27,7 @@ export interface Trace {
   readonly tokens: TraceTable;
 }
 
-/** A point estimate with its 95% interval, its unit and the method that produced both. */
-export interface Estimate {
-  /** Point estimate. */
-  readonly value: number;
-  /** Lower end of the 95% interval. */
-  readonly low: number;
-  /** Upper end of the 95% interval. */
-  readonly high: number;
-  /** Unit of value and interval, e.g. `µs per context token`. */
-  readonly unit: string;
-  /** How the interval was computed, e.g. `percentile cluster bootstrap over 42 runs, 1000 resamples, seed 1`. */
-  readonly method: string;
-}
+export type { Estimate } from "../stats/stats.ts";
 
 /** Result of a permutation test. */
 export interface PermutationTest {

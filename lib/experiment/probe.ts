@@ -15,6 +15,7 @@
 import type { TraceOptions, TraceResult } from "../tracer/tracer.ts";
 import { settleBlockingPool } from "../runtime/pool.ts";
 import { recommendThreads, THREADS_TOLERANCE } from "./threads.ts";
+import { medianInPlace } from "../stats/stats.ts";
 import type { Estimate } from "../analysis/types.ts";
 
 /** The part of a tracer session the probe needs (any object with `trace()` will do). */
@@ -91,12 +92,6 @@ export interface ThreadsProbeResult {
   fastest: number;
   /** One row per candidate, in the order given. */
   rows: ThreadsProbeRow[];
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**
@@ -209,7 +204,7 @@ export async function probeThreads(
   const rows = candidates.map((threads, i): ThreadsProbeRow => ({
     threads,
     samplesTokensPerS: samples[i]!,
-    medianTokensPerS: median(samples[i]!),
+    medianTokensPerS: medianInPlace(Float64Array.from(samples[i]!)),
     tokensPerS: recommended.rows[i]!.tokensPerS,
     fastestRatio: recommended.rows[i]!.fastestRatio,
     tiesFastest: recommended.rows[i]!.tiesFastest,

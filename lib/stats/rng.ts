@@ -133,6 +133,40 @@ export function resampleCounts(rng: Rng, counts: Float64Array): void {
   for (let k = 0; k < n; k++) counts[rng.int(n)]! += 1;
 }
 
+/** Size of a cluster bootstrap (see {@linkcode clusterBootstrap}). */
+export interface ClusterBootstrapSize {
+  /** Units (runs) resampled whole, with replacement. */
+  readonly units: number;
+  /** Resamples drawn. */
+  readonly resamples: number;
+  /** Values the statistic returns per resample. */
+  readonly width: number;
+}
+
+/**
+ * The cluster-bootstrap loop over runs: `resamples` times, draws `units` units with
+ * replacement (see {@linkcode resampleCounts}) and records the `width` values of
+ * `statistic(counts)`, where `counts[u]` is how often unit u was drawn (the statistic
+ * weights unit u by it). Returns one array of replicates per value: entry j, index r is
+ * value j in resample r. The statistic must not draw from `rng`; resample r then depends
+ * only on the seed and r's place in the stream.
+ */
+export function clusterBootstrap(
+  rng: Rng,
+  size: ClusterBootstrapSize,
+  statistic: (counts: Float64Array) => ArrayLike<number>,
+): Float64Array[] {
+  const { units, resamples, width } = size;
+  const replicates = Array.from({ length: width }, () => new Float64Array(resamples));
+  const counts = new Float64Array(units);
+  for (let r = 0; r < resamples; r++) {
+    resampleCounts(rng, counts);
+    const values = statistic(counts);
+    for (let j = 0; j < width; j++) replicates[j]![r] = values[j]!;
+  }
+  return replicates;
+}
+
 /**
  * Multiplicities of `resamples` bootstrap resamples of `units` units, unit-major:
  * entry `u * resamples + b` is how often unit u appears in resample b.

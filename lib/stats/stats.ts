@@ -6,12 +6,29 @@
  */
 
 import tQuantile from "@stdlib/stats-base-dists-t-quantile";
-import type { Estimate } from "../analysis/types.ts";
+
+/** A point estimate with its 95% interval, its unit and the method that produced both. */
+export interface Estimate {
+  /** Point estimate. */
+  readonly value: number;
+  /** Lower end of the 95% interval. */
+  readonly low: number;
+  /** Upper end of the 95% interval. */
+  readonly high: number;
+  /** Unit of value and interval, e.g. `µs per context token`. */
+  readonly unit: string;
+  /** How the interval was computed, e.g. `percentile cluster bootstrap over 42 runs, 1000 resamples, seed 1`. */
+  readonly method: string;
+}
 
 /** Level of every interval the analysis reports. */
 export const LEVEL = 0.95;
 
-/** Quantile of sorted values by linear interpolation (R type 7). */
+/**
+ * The p-quantile of ascending sorted values by linear interpolation between order statistics
+ * (R type 7). Empty input gives NaN (no value to report), never a throw, so an empty group
+ * shows as "n/a" in a table; callers that must refuse empty input check it first.
+ */
 export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
   const n = sorted.length;
   if (n === 0) return Number.NaN;
@@ -51,7 +68,11 @@ export function selectInPlace(a: Float64Array, k: number, from = 0, to = a.lengt
   return a[target]!;
 }
 
-/** Median of `a[from..to)` (mean of the two middle values for even counts); reorders the slice. */
+/**
+ * Median of `a[from..to)` (mean of the two middle values for even counts, which is
+ * `quantileSorted(sorted, 0.5)` without sorting); reorders the slice. An empty slice gives
+ * NaN, the same rule as {@linkcode quantileSorted}.
+ */
 export function medianInPlace(a: Float64Array, from = 0, to = a.length): number {
   const n = to - from;
   if (n === 0) return Number.NaN;
