@@ -194,6 +194,38 @@ export function withinWriter(
   };
 }
 
+/** Per-unit centred sums of the within-run slowdown fit, one entry per unit. */
+export interface WithinSums {
+  /** Centred sum of squares of x, `sxx - sx^2 / n`. */
+  readonly wxx: Float64Array;
+  /** Centred cross-product of x and latency, `sxy - sx sy / n`. */
+  readonly wxy: Float64Array;
+  /** Mean latency, ms. */
+  readonly ybar: Float64Array;
+  /** Mean x (position minus the run's reference). */
+  readonly xbar: Float64Array;
+}
+
+/** Centred per-unit sums of `s` for the runs `units` (unit u is run `units[u]`). */
+export function withinSums(s: SlopeStats, units: ArrayLike<number>): WithinSums {
+  const U = units.length;
+  const out = {
+    wxx: new Float64Array(U),
+    wxy: new Float64Array(U),
+    ybar: new Float64Array(U),
+    xbar: new Float64Array(U),
+  };
+  for (let u = 0; u < U; u++) {
+    const i = units[u]!;
+    const n = s.n[i]!;
+    out.wxx[u] = s.sxx[i]! - (s.sx[i]! * s.sx[i]!) / n;
+    out.wxy[u] = s.sxy[i]! - (s.sx[i]! * s.sy[i]!) / n;
+    out.ybar[u] = s.sy[i]! / n;
+    out.xbar[u] = s.sx[i]! / n;
+  }
+  return out;
+}
+
 /** Indices of runs with at least one decode token, optionally leaving out warm-up runs. */
 export function eligibleRuns(prep: PreparedTrace, includeWarmup: boolean): Int32Array {
   const out: number[] = [];
@@ -201,4 +233,36 @@ export function eligibleRuns(prep: PreparedTrace, includeWarmup: boolean): Int32
     if (prep.runs.decodeTokens[i]! > 0 && (includeWarmup || prep.runs.warmup[i] === 0)) out.push(i);
   }
   return Int32Array.from(out);
+}
+
+/** What an analysis needs of its runs, for {@linkcode requireRuns}. */
+export interface RunRequirement {
+  /** Start of the error message, e.g. `Cannot detect stalls`. */
+  readonly action: string;
+  /**
+   * Runs needed.
+   *
+   * @default {1}
+   */
+  readonly min?: number;
+  /**
+   * What counts as a run, in the singular; its first "run" becomes "runs" when `min` > 1.
+   *
+   * @default {"run with decode tokens"}
+   */
+  readonly run?: string;
+}
+
+/**
+ * Returns `units` when it holds at least `min` runs; otherwise throws a RangeError such as
+ * `Cannot detect stalls: the trace must have a run with decode tokens, found none` (or
+ * `... at least 3 runs with decode tokens, found 2`).
+ */
+export function requireRuns<T extends ArrayLike<number>>(units: T, need: RunRequirement): T {
+  const { action, min = 1, run = "run with decode tokens" } = need;
+  if (units.length >= min) return units;
+  const what = min === 1 ? `a ${run}` : `at least ${min} ${run.replace("run", "runs")}`;
+  throw new RangeError(
+    `${action}: the trace must have ${what}, found ${min === 1 ? "none" : units.length}`,
+  );
 }

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { clusterBootstrap, Rng } from "../stats/rng.ts";
+import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
 import { bootstrapEstimate, bootstrapMethod, medianInPlace } from "../stats/stats.ts";
-import { eligibleRuns, stallFlags } from "./_runstats.ts";
+import { eligibleRuns, requireRuns, stallFlags } from "./_runstats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 
@@ -87,14 +87,10 @@ export function decodeAutocorrelation(
     );
   }
   const prep = prepareTrace(input);
-  const units = Array.from(eligibleRuns(prep, includeWarmup)).filter((i) =>
-    prep.runs.decodeTokens[i]! >= 3
+  const units = requireRuns(
+    Array.from(eligibleRuns(prep, includeWarmup)).filter((i) => prep.runs.decodeTokens[i]! >= 3),
+    { action: "Cannot measure autocorrelation", run: "run with at least 3 decode tokens" },
   );
-  if (units.length === 0) {
-    throw new RangeError(
-      "Cannot measure autocorrelation: the trace must have a run with at least 3 decode tokens, found none",
-    );
-  }
   const { flags, runMedian, thresholdMs } = stallFlags(prep);
   const R = prep.runs.count;
   const { run, latencyMs, tokenIndex, count } = prep.tokens;
@@ -124,30 +120,27 @@ export function decodeAutocorrelation(
     own[u] = ss[u]! > 0 ? c1[u]! / ss[u]! : Number.NaN;
     tokens += d.length;
   });
-  const ratio = (num: Float64Array, w: Float64Array | null): number => {
-    let a = 0, b = 0;
-    for (let u = 0; u < U; u++) {
-      const wt = w ? w[u]! : 1;
-      a += wt * num[u]!;
-      b += wt * ss[u]!;
-    }
-    return a / b;
+  // lag-1 and lag-2 autocorrelations pooled over the runs weighted by w
+  const ratios = (w: Float64Array | null): [number, number] => {
+    const [a1, a2, b] = weightedTotals([c1, c2, ss], w);
+    return [a1! / b!, a2! / b!];
   };
   const reps = clusterBootstrap(
     new Rng(seed),
     { units: U, resamples, width: 2 },
-    (counts) => [ratio(c1, counts), ratio(c2, counts)],
+    ratios,
   );
   const method = `${
     bootstrapMethod(U, resamples, seed)
   }; latencies centred per run, stalls clipped to the stall threshold`;
+  const [lag1, lag2] = ratios(null);
   const finiteOwn = Float64Array.from(own.filter((v) => Number.isFinite(v)));
   return {
     runs: U,
     tokens,
     stallsClipped: clipped,
-    lag1: bootstrapEstimate(ratio(c1, null), reps[0]!, "autocorrelation", method),
-    lag2: bootstrapEstimate(ratio(c2, null), reps[1]!, "autocorrelation", method),
+    lag1: bootstrapEstimate(lag1, reps[0]!, "autocorrelation", method),
+    lag2: bootstrapEstimate(lag2, reps[1]!, "autocorrelation", method),
     perRunLag1Median: finiteOwn.length > 0 ? medianInPlace(finiteOwn) : Number.NaN,
   };
 }

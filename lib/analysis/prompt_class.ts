@@ -10,8 +10,8 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
 import { fitCross } from "../stats/linalg.ts";
-import { clusterBootstrap, Rng } from "../stats/rng.ts";
-import { eligibleRuns, slopeStats } from "./_runstats.ts";
+import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
+import { eligibleRuns, requireRuns, slopeStats, withinSums } from "./_runstats.ts";
 import { missingEstimate, studentizedEstimate, studentizedMethod } from "../stats/stats.ts";
 import { type AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate, PermutationTest } from "./types.ts";
@@ -142,12 +142,9 @@ export function testPromptClass(
   } = options;
   const prep = prepareTrace(input);
   const s = slopeStats(prep, excludeStalls);
-  const eligible = eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0);
-  if (eligible.length === 0) {
-    throw new RangeError(
-      "Cannot test prompt class: the trace must have a run with decode tokens, found none",
-    );
-  }
+  const eligible = requireRuns(eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0), {
+    action: "Cannot test prompt class",
+  });
   // strata with at least two classes
   const key = (i: number): string =>
     `${prep.runs.depthTokens[i]}|${Math.floor(prep.runs.promptTokens[i]! / lengthBinTokens)}`;
@@ -244,31 +241,14 @@ export function testPromptClass(
   };
   // per-unit sums for the position adjustment
   const U = units.length;
-  const wxx = new Float64Array(U),
-    wxy = new Float64Array(U),
-    ybar = new Float64Array(U),
-    pos = new Float64Array(U);
-  for (let u = 0; u < U; u++) {
-    const i = units[u]!;
-    const n = s.n[i]!;
-    wxx[u] = s.sxx[i]! - (s.sx[i]! * s.sx[i]!) / n;
-    wxy[u] = s.sxy[i]! - (s.sx[i]! * s.sy[i]!) / n;
-    ybar[u] = s.sy[i]! / n;
-    pos[u] = s.ref[i]! + s.sx[i]! / n;
-  }
+  const { wxx, wxy, ybar, xbar } = withinSums(s, units);
+  const pos = Float64Array.from(units, (i, u) => s.ref[i]! + xbar[u]!);
+  const ones = new Float64Array(U).fill(1);
   const y = new Float64Array(U);
   const outcomes = (weights: Float64Array | null): Float64Array => {
-    let sxx = 0, sxy = 0, wn = 0, wpos = 0;
-    for (let u = 0; u < U; u++) {
-      const w = weights ? weights[u]! : 1;
-      if (w === 0) continue;
-      sxx += w * wxx[u]!;
-      sxy += w * wxy[u]!;
-      wn += w;
-      wpos += w * pos[u]!;
-    }
-    const b = sxx > 0 ? sxy / sxx : 0;
-    const center = wpos / wn;
+    const [sxx, sxy, wn, wpos] = weightedTotals([wxx, wxy, ones, pos], weights);
+    const b = sxx! > 0 ? sxy! / sxx! : 0;
+    const center = wpos! / wn!;
     for (let u = 0; u < U; u++) y[u] = ybar[u]! - b * (pos[u]! - center);
     return y;
   };

@@ -11,6 +11,7 @@ import { frameColumns, lazyPolars } from "../schema/_polars.ts";
 import type { Frame } from "../schema/frame.ts";
 import { ols } from "../stats/ols.ts";
 import { missingEstimate, tEstimate } from "../stats/stats.ts";
+import { requireRuns } from "./_runstats.ts";
 import { type AnalysisInput, isPrepared, prepareTrace } from "./prepare.ts";
 import type { Estimate, TraceTable } from "./types.ts";
 
@@ -94,11 +95,7 @@ export function runStory(input: AnalysisInput, options: RunStoryOptions = {}): R
   for (let i = 0; i < r.count; i++) {
     if (r.totalMs[i]! > 0 && (includeWarmup || r.warmup[i] === 0)) units.push(i);
   }
-  if (units.length < 3) {
-    throw new RangeError(
-      `Cannot explain the run rates: the trace must have at least 3 timed runs, found ${units.length}`,
-    );
-  }
+  requireRuns(units, { action: "Cannot explain the run rates", min: 3, run: "timed run" });
   const get = (a: Float64Array): Float64Array => Float64Array.from(units, (i) => a[i]!);
   const n = get(r.outputTokens);
   const prompt = Float64Array.from(units, (i) => r.promptTokens[i]! + r.depthTokens[i]!);

@@ -8,8 +8,8 @@
 import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
-import { clusterBootstrap, Rng } from "../stats/rng.ts";
-import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
+import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
+import { eligibleRuns, requireRuns, slopeStats, stallFlags, withinSums } from "./_runstats.ts";
 import { fitCross } from "../stats/linalg.ts";
 import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "../stats/stats.ts";
 import { clusterSlope } from "../stats/cluster.ts";
@@ -234,14 +234,10 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
   }
   const prep = prepareTrace(input);
   const s = slopeStats(prep, excludeStalls);
-  const units = eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0);
-  if (units.length === 0) {
-    throw new RangeError(
-      `Cannot fit the slowdown curve: the trace must have a ${
-        includeWarmup ? "" : "non-warm-up "
-      }run with decode tokens, found none`,
-    );
-  }
+  const units = requireRuns(eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0), {
+    action: "Cannot fit the slowdown curve",
+    run: `${includeWarmup ? "" : "non-warm-up "}run with decode tokens`,
+  });
   const skip = excludeStalls ? stallFlags(prep).flags : new Uint8Array(prep.tokens.count);
   const nRuns = prep.runs.count;
   const nw = windows.length;
@@ -262,51 +258,32 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
     }
   }
 
-  // per-unit (run) sums, contiguous, so one resample is one pass over the units
+  // per-unit (run) columns, so one resample is one pass over the units
   const U = units.length;
-  const wxx = new Float64Array(U),
-    wxy = new Float64Array(U),
-    ybar = new Float64Array(U),
-    lead = new Float64Array(U);
-  const uN = new Float64Array(U * nw), uS = new Float64Array(U * nw);
-  for (let u = 0; u < U; u++) {
-    const i = units[u]!;
-    const n = s.n[i]!;
-    wxx[u] = s.sxx[i]! - (s.sx[i]! * s.sx[i]!) / n;
-    wxy[u] = s.sxy[i]! - (s.sx[i]! * s.sy[i]!) / n;
-    ybar[u] = s.sy[i]! / n;
-    lead[u] = s.sx[i]! / n - s.xStart[i]!;
-    for (let w = 0; w < nw; w++) {
-      uN[u * nw + w] = winN[i * nw + w]!;
-      uS[u * nw + w] = winS[i * nw + w]!;
-    }
-  }
+  const { wxx, wxy, ybar, xbar } = withinSums(s, units);
+  const lead = Float64Array.from(units, (i, u) => xbar[u]! - s.xStart[i]!);
+  const windowColumn = (sums: Float64Array, k: number): Float64Array =>
+    Float64Array.from(units, (i) => sums[i * nw + k]!);
+  const columns = [
+    wxx,
+    wxy,
+    new Float64Array(U).fill(1),
+    ybar,
+    lead,
+    ...windows.map((_, k) => windowColumn(winN, k)),
+    ...windows.map((_, k) => windowColumn(winS, k)),
+  ];
   const nStats = 3 + 2 * nw;
-  const accN = new Float64Array(nw), accS = new Float64Array(nw);
   const compute = (weights: Float64Array, out: Float64Array): void => {
-    let sxx = 0, sxy = 0, wr = 0, sy = 0, sl = 0;
-    accN.fill(0);
-    accS.fill(0);
-    for (let u = 0; u < U; u++) {
-      const w = weights[u]!;
-      if (w === 0) continue;
-      sxx += w * wxx[u]!;
-      sxy += w * wxy[u]!;
-      wr += w;
-      sy += w * ybar[u]!;
-      sl += w * lead[u]!;
-      for (let k = 0; k < nw; k++) {
-        accN[k]! += w * uN[u * nw + k]!;
-        accS[k]! += w * uS[u * nw + k]!;
-      }
-    }
-    const b = sxx > 0 ? sxy / sxx : Number.NaN;
-    const start = (sy - (sxx > 0 ? b : 0) * sl) / wr;
+    const totals = weightedTotals(columns, weights);
+    const [sxx, sxy, wr, sy, sl] = totals;
+    const b = sxx! > 0 ? sxy! / sxx! : Number.NaN;
+    const start = (sy! - (sxx! > 0 ? b : 0) * sl!) / wr!;
     out[0] = b * 1000;
     out[1] = start;
     out[2] = ((10 * b) / start) * 100;
     for (let k = 0; k < nw; k++) {
-      const nn = accN[k]!, ss = accS[k]!;
+      const nn = totals[5 + k]!, ss = totals[5 + nw + k]!;
       out[3 + 2 * k] = nn > 0 ? ss / nn : Number.NaN;
       out[4 + 2 * k] = nn > 0 ? (1000 * nn) / ss : Number.NaN;
     }

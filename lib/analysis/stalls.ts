@@ -9,8 +9,8 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import tCdf from "@stdlib/stats-base-dists-t-cdf";
 import { ols } from "../stats/ols.ts";
-import { clusterBootstrap, Rng } from "../stats/rng.ts";
-import { eligibleRuns, slopeStats, stallFlags } from "./_runstats.ts";
+import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
+import { eligibleRuns, requireRuns, slopeStats, stallFlags } from "./_runstats.ts";
 import {
   bootstrapEstimate,
   bootstrapMethod,
@@ -118,12 +118,9 @@ export function detectStalls(input: AnalysisInput, options: StallOptions = {}): 
     throw new RangeError(`Cannot detect stalls: threshold must be > 0, found ${threshold}`);
   }
   const prep = prepareTrace(input);
-  const units = eligibleRuns(prep, includeWarmup);
-  if (units.length === 0) {
-    throw new RangeError(
-      "Cannot detect stalls: the trace must have a run with decode tokens, found none",
-    );
-  }
+  const units = requireRuns(eligibleRuns(prep, includeWarmup), {
+    action: "Cannot detect stalls",
+  });
   const R = prep.runs.count;
   const { run, latencyMs, tokenIndex, count } = prep.tokens;
   const inFit = new Uint8Array(R);
@@ -158,16 +155,8 @@ export function detectStalls(input: AnalysisInput, options: StallOptions = {}): 
   const uExcess = Float64Array.from(units, (i) => excess[i]!);
   const uTime = Float64Array.from(units, (i) => time[i]!);
   const summary = (w: Float64Array | null): [number, number] => {
-    let s = 0, n = 0, e = 0, tt = 0;
-    for (let u = 0; u < U; u++) {
-      const wt = w ? w[u]! : 1;
-      if (wt === 0) continue;
-      s += wt * uStalls[u]!;
-      n += wt * uTokens[u]!;
-      e += wt * uExcess[u]!;
-      tt += wt * uTime[u]!;
-    }
-    return [(s / n) * 1000, (e / tt) * 100];
+    const [s, n, e, tt] = weightedTotals([uStalls, uTokens, uExcess, uTime], w);
+    return [(s! / n!) * 1000, (e! / tt!) * 100];
   };
   const [rate, share] = summary(null);
   const reps = clusterBootstrap(
@@ -374,12 +363,10 @@ export interface DriftResult {
 export function sessionDrift(input: AnalysisInput, options: DriftOptions = {}): DriftResult {
   const { includeWarmup = false } = options;
   const prep = prepareTrace(input);
-  const units = Array.from(eligibleRuns(prep, includeWarmup));
-  if (units.length < 3) {
-    throw new RangeError(
-      `Cannot fit the drift: the trace must have at least 3 runs with decode tokens, found ${units.length}`,
-    );
-  }
+  const units = requireRuns(Array.from(eligibleRuns(prep, includeWarmup)), {
+    action: "Cannot fit the drift",
+    min: 3,
+  });
   const R = prep.runs.count;
   const { run, latencyMs, count } = prep.tokens;
   const inFit = new Uint8Array(R);

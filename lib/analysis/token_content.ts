@@ -11,7 +11,7 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import { fitCross, invertSpd } from "../stats/linalg.ts";
 import { clusterBootstrap, Rng } from "../stats/rng.ts";
-import { eligibleRuns, fullStats, stallFlags } from "./_runstats.ts";
+import { eligibleRuns, fullStats, requireRuns, stallFlags } from "./_runstats.ts";
 import {
   bootstrapEstimate,
   bootstrapMethod,
@@ -161,12 +161,10 @@ export function testTokenContent(
   } = options;
   const prep = prepareTrace(input);
   const stats = fullStats(prep, excludeStalls);
-  const units = eligibleRuns(prep, includeWarmup).filter((i) => stats.packed[i * stats.q]! > 0);
-  if (units.length === 0) {
-    throw new RangeError(
-      "Cannot test token content: the trace must have a run with decode tokens, found none",
-    );
-  }
+  const units = requireRuns(
+    eligibleRuns(prep, includeWarmup).filter((i) => stats.packed[i * stats.q]! > 0),
+    { action: "Cannot test token content" },
+  );
   let nTokens = 0;
   for (const i of units) nTokens += stats.packed[i * stats.q]!;
   const skip = excludeStalls ? stallFlags(prep).flags : new Uint8Array(prep.tokens.count);

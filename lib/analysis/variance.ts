@@ -10,7 +10,7 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import { fitCross, packedIndex, packedSize, unpack } from "../stats/linalg.ts";
 import { resampleMatrix, Rng, weightedSums } from "../stats/rng.ts";
-import { eligibleRuns, FULL_COLUMNS, type FullStats, fullStats } from "./_runstats.ts";
+import { eligibleRuns, FULL_COLUMNS, type FullStats, fullStats, requireRuns } from "./_runstats.ts";
 import { bootstrapEstimate, bootstrapMethod } from "../stats/stats.ts";
 import { type AnalysisInput, type PreparedTrace, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
@@ -128,12 +128,10 @@ export function decomposeVariance(
   const { seed = 1, resamples = 200, includeWarmup = true, excludeStalls = false } = options;
   const prep = prepareTrace(input);
   const stats = fullStats(prep, excludeStalls);
-  const units = eligibleRuns(prep, includeWarmup).filter((i) => stats.packed[i * stats.q]! > 0);
-  if (units.length === 0) {
-    throw new RangeError(
-      "Cannot decompose the variance: the trace must have a run with decode tokens, found none",
-    );
-  }
+  const units = requireRuns(
+    eligibleRuns(prep, includeWarmup).filter((i) => stats.packed[i * stats.q]! > 0),
+    { action: "Cannot decompose the variance" },
+  );
   const design = runDesign(prep);
   const P = 10 + design.names.length + 1;
   const groupCols: Record<VarianceGroupName, number[]> = {

@@ -168,6 +168,26 @@ export function clusterBootstrap(
 }
 
 /**
+ * Weighted totals of per-unit columns: entry c is the sum over units u of
+ * `weights[u] * columns[c][u]`, units taken in order and units of weight 0 left out;
+ * `weights` null counts every unit once (the point estimate). Used with the counts of
+ * {@linkcode clusterBootstrap} to total per-run sums over one resample.
+ */
+export function weightedTotals(
+  columns: readonly ArrayLike<number>[],
+  weights: ArrayLike<number> | null,
+): Float64Array {
+  const totals = new Float64Array(columns.length);
+  const units = columns.length > 0 ? columns[0]!.length : 0;
+  for (let u = 0; u < units; u++) {
+    const w = weights ? weights[u]! : 1;
+    if (w === 0) continue;
+    for (let c = 0; c < columns.length; c++) totals[c]! += w * columns[c]![u]!;
+  }
+  return totals;
+}
+
+/**
  * Multiplicities of `resamples` bootstrap resamples of `units` units, unit-major:
  * entry `u * resamples + b` is how often unit u appears in resample b.
  */
