@@ -11,21 +11,14 @@ import { frameColumns, lazyPolars } from "../schema/_polars.ts";
 import type { Trace, TraceTable } from "./types.ts";
 
 /** Character classes of a token piece, in the order of `PreparedTokens.charClass` codes. */
-export const CHAR_CLASSES: readonly [
+export const CHAR_CLASSES = [
   "letters",
   "digits",
   "punctuation",
   "whitespace",
   "non-ascii",
   "mixed",
-] = [
-  "letters",
-  "digits",
-  "punctuation",
-  "whitespace",
-  "non-ascii",
-  "mixed",
-];
+] as const;
 
 /** A character class of a token piece (see `classifyPiece()`). */
 export type CharClass = (typeof CHAR_CLASSES)[number];
