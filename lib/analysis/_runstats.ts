@@ -7,7 +7,7 @@
  */
 
 import { packedIndex, packedSize } from "../stats/linalg.ts";
-import type { PreparedTrace } from "./prepare.ts";
+import { type AnalysisInput, type PreparedTrace, prepareTrace } from "./prepare.ts";
 import { flagStalls, STALL_THRESHOLD, type StallFlags } from "./_stall_rule.ts";
 
 /** Per-run sums for the slowdown fit, with x = position minus a per-run reference. */
@@ -265,4 +265,70 @@ export function requireRuns<T extends ArrayLike<number>>(units: T, need: RunRequ
   throw new RangeError(
     `${action}: the trace must have ${what}, found ${min === 1 ? "none" : units.length}`,
   );
+}
+
+/** Which runs an analysis uses, for {@linkcode decodeRuns}, {@linkcode slopeRuns} and {@linkcode fullRuns}. */
+export interface RunSelection {
+  /**
+   * Keep warm-up runs.
+   *
+   * @default {false}
+   */
+  readonly includeWarmup?: boolean;
+  /**
+   * Leave stall tokens out of the per-run sums, so a run needs a decode token that is not a
+   * stall (`slopeRuns()` and `fullRuns()`).
+   *
+   * @default {false}
+   */
+  readonly excludeStalls?: boolean;
+  /**
+   * Fewest decode tokens a run needs (`decodeRuns()`).
+   *
+   * @default {1}
+   */
+  readonly minTokens?: number;
+  /** Throws unless enough runs are left (see {@linkcode requireRuns}); without it, no check. */
+  readonly require?: RunRequirement;
+}
+
+/** Prepares `input` and selects its runs with at least `minTokens` decode tokens. */
+export function decodeRuns(
+  input: AnalysisInput,
+  selection: RunSelection = {},
+): { prep: PreparedTrace; units: Int32Array } {
+  const { includeWarmup = false, minTokens = 1, require } = selection;
+  const prep = prepareTrace(input);
+  let units = eligibleRuns(prep, includeWarmup);
+  if (minTokens > 1) units = units.filter((i) => prep.runs.decodeTokens[i]! >= minTokens);
+  return { prep, units: require ? requireRuns(units, require) : units };
+}
+
+/** Prepares `input`, its per-run slope sums, and the runs with a token in those sums. */
+export function slopeRuns(
+  input: AnalysisInput,
+  selection: RunSelection = {},
+): { prep: PreparedTrace; stats: SlopeStats; units: Int32Array } {
+  return withStats(input, selection, slopeStats, (s, i) => s.n[i]!);
+}
+
+/** Prepares `input`, its full per-run sums, and the runs with a token in those sums. */
+export function fullRuns(
+  input: AnalysisInput,
+  selection: RunSelection = {},
+): { prep: PreparedTrace; stats: FullStats; units: Int32Array } {
+  return withStats(input, selection, fullStats, (s, i) => s.packed[i * s.q]!);
+}
+
+function withStats<T>(
+  input: AnalysisInput,
+  selection: RunSelection,
+  statsOf: (prep: PreparedTrace, excludeStalls: boolean) => T,
+  tokensOf: (stats: T, run: number) => number,
+): { prep: PreparedTrace; stats: T; units: Int32Array } {
+  const { includeWarmup = false, excludeStalls = false, require } = selection;
+  const prep = prepareTrace(input);
+  const stats = statsOf(prep, excludeStalls);
+  const units = eligibleRuns(prep, includeWarmup).filter((i) => tokensOf(stats, i) > 0);
+  return { prep, stats, units: require ? requireRuns(units, require) : units };
 }

@@ -7,8 +7,8 @@
 
 import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
 import { bootstrapEstimate, bootstrapMethod, medianInPlace } from "../stats/stats.ts";
-import { eligibleRuns, requireRuns, stallFlags } from "./_runstats.ts";
-import { type AnalysisInput, prepareTrace } from "./prepare.ts";
+import { decodeRuns, stallFlags } from "./_runstats.ts";
+import type { AnalysisInput } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 
 /** Options of `decodeAutocorrelation()`. */
@@ -86,11 +86,11 @@ export function decodeAutocorrelation(
       `Cannot measure autocorrelation: resamples must be an integer >= 1, found ${resamples}`,
     );
   }
-  const prep = prepareTrace(input);
-  const units = requireRuns(
-    Array.from(eligibleRuns(prep, includeWarmup)).filter((i) => prep.runs.decodeTokens[i]! >= 3),
-    { action: "Cannot measure autocorrelation", run: "run with at least 3 decode tokens" },
-  );
+  const { prep, units } = decodeRuns(input, {
+    includeWarmup,
+    minTokens: 3,
+    require: { action: "Cannot measure autocorrelation", run: "run with at least 3 decode tokens" },
+  });
   const { flags, runMedian, thresholdMs } = stallFlags(prep);
   const R = prep.runs.count;
   const { run, latencyMs, tokenIndex, count } = prep.tokens;

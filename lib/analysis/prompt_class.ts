@@ -11,9 +11,9 @@ import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
 import { fitCross } from "../stats/linalg.ts";
 import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
-import { eligibleRuns, requireRuns, slopeStats, withinSums } from "./_runstats.ts";
+import { slopeRuns, withinSums } from "./_runstats.ts";
 import { missingEstimate, studentizedEstimate, studentizedMethod } from "../stats/stats.ts";
-import { type AnalysisInput, prepareTrace } from "./prepare.ts";
+import type { AnalysisInput } from "./prepare.ts";
 import type { Estimate, PermutationTest } from "./types.ts";
 
 /** Options of `testPromptClass()`. */
@@ -140,10 +140,10 @@ export function testPromptClass(
     reference: referenceOption,
     excludeStalls = true,
   } = options;
-  const prep = prepareTrace(input);
-  const s = slopeStats(prep, excludeStalls);
-  const eligible = requireRuns(eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0), {
-    action: "Cannot test prompt class",
+  const { prep, stats: s, units: eligible } = slopeRuns(input, {
+    includeWarmup,
+    excludeStalls,
+    require: { action: "Cannot test prompt class" },
   });
   // strata with at least two classes
   const key = (i: number): string =>

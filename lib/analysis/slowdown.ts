@@ -9,11 +9,11 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import fCdf from "@stdlib/stats-base-dists-f-cdf";
 import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
-import { eligibleRuns, requireRuns, slopeStats, stallFlags, withinSums } from "./_runstats.ts";
+import { slopeRuns, type slopeStats, stallFlags, withinSums } from "./_runstats.ts";
 import { fitCross } from "../stats/linalg.ts";
 import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "../stats/stats.ts";
 import { clusterSlope } from "../stats/cluster.ts";
-import { type AnalysisInput, prepareTrace } from "./prepare.ts";
+import type { AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 
 /** Options of `fitSlowdown()`. */
@@ -232,11 +232,13 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
       `Cannot fit the slowdown curve: resamples must be an integer >= 1, found ${resamples}`,
     );
   }
-  const prep = prepareTrace(input);
-  const s = slopeStats(prep, excludeStalls);
-  const units = requireRuns(eligibleRuns(prep, includeWarmup).filter((i) => s.n[i]! > 0), {
-    action: "Cannot fit the slowdown curve",
-    run: `${includeWarmup ? "" : "non-warm-up "}run with decode tokens`,
+  const { prep, stats: s, units } = slopeRuns(input, {
+    includeWarmup,
+    excludeStalls,
+    require: {
+      action: "Cannot fit the slowdown curve",
+      run: `${includeWarmup ? "" : "non-warm-up "}run with decode tokens`,
+    },
   });
   const skip = excludeStalls ? stallFlags(prep).flags : new Uint8Array(prep.tokens.count);
   const nRuns = prep.runs.count;

@@ -10,7 +10,7 @@ import type { Frame } from "../schema/frame.ts";
 import tCdf from "@stdlib/stats-base-dists-t-cdf";
 import { ols } from "../stats/ols.ts";
 import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
-import { eligibleRuns, requireRuns, slopeStats, stallFlags } from "./_runstats.ts";
+import { decodeRuns, slopeRuns, slopeStats, stallFlags } from "./_runstats.ts";
 import {
   bootstrapEstimate,
   bootstrapMethod,
@@ -18,7 +18,7 @@ import {
   missingEstimate,
   tEstimate,
 } from "../stats/stats.ts";
-import { type AnalysisInput, type PreparedTrace, prepareTrace } from "./prepare.ts";
+import type { AnalysisInput, PreparedTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 import { STALL_THRESHOLD, stallRuleText } from "./_stall_rule.ts";
 
@@ -117,9 +117,9 @@ export function detectStalls(input: AnalysisInput, options: StallOptions = {}): 
   if (!(threshold > 0)) {
     throw new RangeError(`Cannot detect stalls: threshold must be > 0, found ${threshold}`);
   }
-  const prep = prepareTrace(input);
-  const units = requireRuns(eligibleRuns(prep, includeWarmup), {
-    action: "Cannot detect stalls",
+  const { prep, units } = decodeRuns(input, {
+    includeWarmup,
+    require: { action: "Cannot detect stalls" },
   });
   const R = prep.runs.count;
   const { run, latencyMs, tokenIndex, count } = prep.tokens;
@@ -259,9 +259,7 @@ export interface WarmupResult {
  */
 export function warmupEffect(input: AnalysisInput, options: WarmupOptions = {}): WarmupResult {
   const { excludeStalls = true } = options;
-  const prep = prepareTrace(input);
-  const s = slopeStats(prep, excludeStalls);
-  const units = eligibleRuns(prep, true).filter((i) => s.n[i]! > 0);
+  const { prep, units } = slopeRuns(input, { includeWarmup: true, excludeStalls });
   const r = prep.runs;
   const flagged = Array.from(units).filter((i) => r.warmup[i] === 1);
   const group = flagged.length > 0 ? "flagged warm-up runs" : "first run of each session";
@@ -362,11 +360,12 @@ export interface DriftResult {
  */
 export function sessionDrift(input: AnalysisInput, options: DriftOptions = {}): DriftResult {
   const { includeWarmup = false } = options;
-  const prep = prepareTrace(input);
-  const units = requireRuns(Array.from(eligibleRuns(prep, includeWarmup)), {
-    action: "Cannot fit the drift",
-    min: 3,
+  const selected = decodeRuns(input, {
+    includeWarmup,
+    require: { action: "Cannot fit the drift", min: 3 },
   });
+  const prep = selected.prep;
+  const units = Array.from(selected.units);
   const R = prep.runs.count;
   const { run, latencyMs, count } = prep.tokens;
   const inFit = new Uint8Array(R);

@@ -11,7 +11,7 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import { fitCross, invertSpd } from "../stats/linalg.ts";
 import { clusterBootstrap, Rng } from "../stats/rng.ts";
-import { eligibleRuns, fullStats, requireRuns, stallFlags } from "./_runstats.ts";
+import { fullRuns, stallFlags } from "./_runstats.ts";
 import {
   bootstrapEstimate,
   bootstrapMethod,
@@ -19,7 +19,7 @@ import {
   studentizedEstimate,
   studentizedMethod,
 } from "../stats/stats.ts";
-import { type AnalysisInput, prepareTrace } from "./prepare.ts";
+import type { AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate, PermutationTest } from "./types.ts";
 
 /** Options of `testTokenContent()`. */
@@ -159,12 +159,11 @@ export function testTokenContent(
     includeWarmup = false,
     excludeStalls = true,
   } = options;
-  const prep = prepareTrace(input);
-  const stats = fullStats(prep, excludeStalls);
-  const units = requireRuns(
-    eligibleRuns(prep, includeWarmup).filter((i) => stats.packed[i * stats.q]! > 0),
-    { action: "Cannot test token content" },
-  );
+  const { prep, stats, units } = fullRuns(input, {
+    includeWarmup,
+    excludeStalls,
+    require: { action: "Cannot test token content" },
+  });
   let nTokens = 0;
   for (const i of units) nTokens += stats.packed[i * stats.q]!;
   const skip = excludeStalls ? stallFlags(prep).flags : new Uint8Array(prep.tokens.count);

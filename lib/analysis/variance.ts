@@ -10,9 +10,9 @@ import pl from "nodejs-polars";
 import type { Frame } from "../schema/frame.ts";
 import { fitCross, packedIndex, packedSize, unpack } from "../stats/linalg.ts";
 import { resampleMatrix, Rng, weightedSums } from "../stats/rng.ts";
-import { eligibleRuns, FULL_COLUMNS, type FullStats, fullStats, requireRuns } from "./_runstats.ts";
+import { FULL_COLUMNS, fullRuns, type FullStats } from "./_runstats.ts";
 import { bootstrapEstimate, bootstrapMethod } from "../stats/stats.ts";
-import { type AnalysisInput, type PreparedTrace, prepareTrace } from "./prepare.ts";
+import type { AnalysisInput, PreparedTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
 
 /** The predictor groups of the decomposition. */
@@ -126,12 +126,11 @@ export function decomposeVariance(
   options: VarianceOptions = {},
 ): VarianceResult {
   const { seed = 1, resamples = 200, includeWarmup = true, excludeStalls = false } = options;
-  const prep = prepareTrace(input);
-  const stats = fullStats(prep, excludeStalls);
-  const units = requireRuns(
-    eligibleRuns(prep, includeWarmup).filter((i) => stats.packed[i * stats.q]! > 0),
-    { action: "Cannot decompose the variance" },
-  );
+  const { prep, stats, units } = fullRuns(input, {
+    includeWarmup,
+    excludeStalls,
+    require: { action: "Cannot decompose the variance" },
+  });
   const design = runDesign(prep);
   const P = 10 + design.names.length + 1;
   const groupCols: Record<VarianceGroupName, number[]> = {
