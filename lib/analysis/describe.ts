@@ -4,6 +4,7 @@
  * @module
  */
 
+import { intervalSide } from "../stats/stats.ts";
 import type { TraceAnalysis } from "./analyze.ts";
 import type { Estimate, PermutationTest } from "./types.ts";
 
@@ -126,7 +127,8 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
   };
   const s = analysis.slowdown;
   const b = s.slopeUsPerToken;
-  const verb = b.low > 0 ? "rises" : b.high < 0 ? "falls" : "changes";
+  const side = intervalSide(b);
+  const verb = { above: "rises", below: "falls", within: "changes" }[side];
   add(
     "slope",
     `Decode latency ${verb} ${formatEstimate(b)} (${
@@ -153,7 +155,7 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
     (100 * e) / b.value
   ).sort((x, y) => x - y);
   // a share of the slope means something only when the slope is distinguishable from zero
-  const fraction = shares.every(Number.isFinite) && (b.low > 0 || b.high < 0)
+  const fraction = shares.every(Number.isFinite) && side !== "within"
     ? ` (${formatNumber(shares[0]!)}% to ${formatNumber(shares[1]!)}% of the within-run slope)`
     : "";
   const sweep = s.depthSweep
@@ -293,11 +295,11 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
     add(
       "autocorrelation",
       `Consecutive decode latencies within a run ${
-        ac.lag1.low > 0
-          ? "are correlated"
-          : ac.lag1.high < 0
-          ? "are negatively correlated"
-          : "show no clear correlation"
+        {
+          above: "are correlated",
+          below: "are negatively correlated",
+          within: "show no clear correlation",
+        }[intervalSide(ac.lag1)]
       }: lag-1 ${formatEstimate(ac.lag1)}, lag-2 ${formatNumber(ac.lag2.value)} (95% CI ${
         formatNumber(ac.lag2.low)
       }${ac.lag2.low < 0 || ac.lag2.high < 0 ? " to " : "–"}${formatNumber(ac.lag2.high)}) over ${

@@ -11,7 +11,13 @@ import fCdf from "@stdlib/stats-base-dists-f-cdf";
 import { clusterBootstrap, Rng, weightedTotals } from "../stats/rng.ts";
 import { slopeRuns, type slopeStats, stallFlags, withinSums } from "./_runstats.ts";
 import { fitCross } from "../stats/linalg.ts";
-import { bootstrapEstimate, bootstrapMethod, missingEstimate, tEstimate } from "../stats/stats.ts";
+import {
+  bootstrapEstimate,
+  bootstrapMethod,
+  intervalSide,
+  missingEstimate,
+  tEstimate,
+} from "../stats/stats.ts";
 import { clusterSlope } from "../stats/cluster.ts";
 import type { AnalysisInput, prepareTrace } from "./prepare.ts";
 import type { Estimate } from "./types.ts";
@@ -326,11 +332,9 @@ export function fitSlowdown(input: AnalysisInput, options: SlowdownOptions = {})
     df: cr2.df,
   });
   const [lowPct, highPct] = claimPctPer10;
-  const verdict = slowdown.high < lowPct
-    ? "overstated"
-    : slowdown.low > highPct
-    ? "understated"
-    : "consistent";
+  const verdict = ({ below: "overstated", above: "understated", within: "consistent" } as const)[
+    intervalSide(slowdown, [lowPct, highPct])
+  ];
 
   const windowResults: SlowdownWindow[] = windows.map(([firstToken, lastToken], w) => {
     let runsIn = 0, tokensIn = 0;

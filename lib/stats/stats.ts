@@ -144,6 +144,25 @@ export function bootstrapMethod(runs: number, resamples: number, seed: number): 
   return `percentile cluster bootstrap over ${runs} runs, ${resamples} resamples, seed ${seed}`;
 }
 
+/** Where an interval lies against a value or a range (see {@linkcode intervalSide}). */
+export type IntervalSide = "above" | "below" | "within";
+
+/**
+ * Where an estimate's interval lies against `range` (a value, or `[low, high]`): `"above"`
+ * when its low end is above the range, `"below"` when its high end is below it, otherwise
+ * `"within"` (also when an end is NaN). Every verdict on an interval (a slope that rises or
+ * falls, a claim overstated or understated) reads it from here.
+ */
+export function intervalSide(
+  estimate: Pick<Estimate, "low" | "high">,
+  range: number | readonly [number, number] = 0,
+): IntervalSide {
+  const [lo, hi] = typeof range === "number" ? [range, range] : range;
+  if (estimate.high < lo) return "below";
+  if (estimate.low > hi) return "above";
+  return "within";
+}
+
 /** An estimate that could not be computed, with the reason as its method. */
 export function missingEstimate(unit: string, reason: string): Estimate {
   return { value: Number.NaN, low: Number.NaN, high: Number.NaN, unit, method: reason };
