@@ -125,6 +125,14 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
   const add = (id: string, sentence: string): void => {
     out.push({ id, sentence });
   };
+  // a section analyzeTrace() computed only when the trace allowed it
+  const addIf = <T>(
+    id: string,
+    section: T | null | undefined,
+    sentence: (s: T) => string,
+  ): void => {
+    if (section) add(id, sentence(section));
+  };
   const s = analysis.slowdown;
   const b = s.slopeUsPerToken;
   const side = intervalSide(b);
@@ -290,10 +298,10 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
       formatEstimate(st.excessTimePct)
     }.`,
   );
-  if (analysis.autocorrelation) {
-    const ac = analysis.autocorrelation;
-    add(
-      "autocorrelation",
+  addIf(
+    "autocorrelation",
+    analysis.autocorrelation,
+    (ac) =>
       `Consecutive decode latencies within a run ${
         {
           above: "are correlated",
@@ -307,32 +315,29 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
       } runs (per-run lag-1 median ${
         formatNumber(ac.perRunLag1Median)
       }); tokens need not be independent, so every interval and test here treats whole runs (or blocks of tokens), not single tokens, as the independent units.`,
-    );
-  }
-  if (analysis.warmup) {
-    const w = analysis.warmup;
-    add(
-      "warmup",
+  );
+  addIf(
+    "warmup",
+    analysis.warmup,
+    (w) =>
       `The ${w.group} (${w.warmupRuns}) decode ${
         formatEstimate({ ...w.effectMs, unit: "ms per token" })
       } ${w.effectMs.value >= 0 ? "slower" : "faster"} than ${w.comparison} (${w.otherRuns}), ${
         pText(w.pValue)
       }.`,
-    );
-  }
-  if (analysis.drift) {
-    const d = analysis.drift;
-    add(
-      "drift",
+  );
+  addIf(
+    "drift",
+    analysis.drift,
+    (d) =>
       `Per-run median latency drifts ${formatEstimate(d.slopeUsPerMinute)} over ${
         formatNumber(d.spanMinutes)
       } minutes of session.`,
-    );
-  }
-  if (analysis.physics) {
-    const p = analysis.physics;
-    add(
-      "physics",
+  );
+  addIf(
+    "physics",
+    analysis.physics,
+    (p) =>
       `Reading ${formatNumber(p.weightBytes / 1e6)} MB of weights plus ${
         count(p.kvBytesPerToken)
       } bytes of KV cache per context token takes at least ${
@@ -346,7 +351,6 @@ export function describeFindings(analysis: TraceAnalysis): Finding[] {
           ? "consistent with the prediction"
           : `${p.slopeVerdict} the prediction`
       }.`,
-    );
-  }
+  );
   return out;
 }
