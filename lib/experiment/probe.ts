@@ -15,8 +15,7 @@
 import type { TraceOptions, TraceResult } from "../tracer/tracer.ts";
 import { settleBlockingPool } from "../runtime/pool.ts";
 import { recommendThreads, THREADS_TOLERANCE } from "./threads.ts";
-import { medianInPlace } from "../stats/stats.ts";
-import type { Estimate } from "../analysis/types.ts";
+import { type Estimate, medianInPlace } from "../stats/stats.ts";
 
 /** The part of a tracer session the probe needs (any object with `trace()` will do). */
 export interface ThreadsProbeTarget {

@@ -15,8 +15,7 @@
  */
 
 import tQuantile from "@stdlib/stats-base-dists-t-quantile";
-import { LEVEL } from "../stats/stats.ts";
-import type { Estimate } from "../analysis/types.ts";
+import { type Estimate, LEVEL } from "../stats/stats.ts";
 
 /**
  * The default tie tolerance: a count within 2% of the fastest (by rate ratio) ties with it.
