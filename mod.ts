@@ -95,6 +95,7 @@ export {
   type TraceResult,
   type TraceStream,
 } from "./lib/tracer/tracer.ts";
+export { BackendError, type BackendErrorOptions } from "./lib/tracer/backend.ts";
 
 // --- dataset
 export {

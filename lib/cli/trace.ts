@@ -456,7 +456,21 @@ async function trace(args: string[]): Promise<number> {
     await checkDatasetDir(outDir);
   }
 
-  // 2. The model: made on first use when it is the default one; validated before loading.
+  // 2. The backend node-llama-cpp loads for --gpu, refused before anything is written when it
+  //    is not the one asked for; then the model: made on first use when it is the default
+  //    one, validated before loading.
+  const { BackendError, loadLlama } = await import("../tracer/backend.ts");
+  const refuseBackend = (error: unknown): never => {
+    if (!(error instanceof BackendError)) throw error;
+    fail(
+      `Cannot trace with --gpu ${error.requested}: node-llama-cpp ${
+        error.loaded === "none"
+          ? "has no llama.cpp binary for that backend"
+          : `loaded the ${error.loaded} backend, not ${error.requested},`
+      } on this machine; use --gpu auto or cpu`,
+    );
+  };
+  await loadLlama(gpu, "trace").catch(refuseBackend);
   if (!flags.has("model") && plan === undefined && await statOrUndefined(modelPath) === undefined) {
     const { writeSyntheticModel } = await import("../synth/synth.ts");
     await checkWritableDir(parentOf(modelPath), "the synthetic model");
@@ -487,12 +501,7 @@ async function trace(args: string[]): Promise<number> {
     counted = await countPromptTokens(modelPath, suite.prompts, { gpu });
   } catch (error) {
     if (error instanceof GgufError) fail(oneLine(error.message));
-    if ((error as Error)?.constructor?.name === "NoBinaryFoundError") {
-      fail(
-        `Cannot use --gpu ${gpu}: node-llama-cpp has no llama.cpp build for that backend on this machine`,
-      );
-    }
-    throw error;
+    refuseBackend(error);
   }
   const counts = Object.fromEntries(suite.prompts.map((p, i) => [p.id, counted[i]!]));
   let needed = 0;

@@ -385,7 +385,8 @@ export class DatasetWriter {
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
    *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const writer = await DatasetWriter.create(dir, info, { suite: "demo" });
    * assert.equal(writer.session.status, "running");
    * await writer.finish("complete");
@@ -452,7 +453,8 @@ export class DatasetWriter {
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
    *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const first = await DatasetWriter.create(dir, info, { plan: { runs: 3 } });
    * await first.finish("interrupted");
    * const again = await DatasetWriter.resume(first.sessionDir);
@@ -505,7 +507,8 @@ export class DatasetWriter {
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
    *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const writer = await DatasetWriter.create(dir, info);
    * const runId = await writer.writeRun({
    *   order_index: 0, repetition: 0, warmup: false, prompt_id: "p", prompt_class: "",
@@ -591,7 +594,8 @@ export class DatasetWriter {
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
    *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const run: RunRecord = {
    *   order_index: 0, repetition: 0, warmup: false, prompt_id: "p", prompt_class: "",
    *   prompt_tags: "", prompt_mode: "raw", prompt_text: "Hi", prompt_tokens: 2, depth_tokens: 0,
@@ -700,7 +704,8 @@ export class DatasetWriter {
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
    *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const writer = await DatasetWriter.create(dir, info);
    * await writer.finish("interrupted");
    * assert.equal(writer.session.status, "interrupted");
@@ -1031,7 +1036,8 @@ async function compact(datasetDir: string, sessionId: string): Promise<Compactio
  *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
  *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
  *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
- *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+ *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+ *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
  * const writer = await DatasetWriter.create(dir, info);
  * for (const order of [0, 1, 2]) {
  *   await writer.writeRun({

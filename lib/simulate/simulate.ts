@@ -105,6 +105,8 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
     model_file_bytes: [modelTensorBytes],
     model_tensor_bytes: [modelTensorBytes],
     model_quantization: ["Q8_0"],
+    model_dominant_type: ["Q8_0"],
+    model_type_shares: ["Q8_0:1.0000"],
     model_sha256: [""],
     model_synthetic: [true],
     model_preset: ["simulated"],

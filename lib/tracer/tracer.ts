@@ -19,7 +19,8 @@ import { hostInfo, sha256File } from "../schema/_env.ts";
 import { readGguf, validateGguf } from "../gguf/gguf.ts";
 import { tokenPieces, vocabByteLengths } from "./_pieces.ts";
 import type { LlamaPerf } from "./_perf.ts";
-import { type GpuChoice, llamaWarnings, readPerf, resetPerf, sharedLlama } from "./_llama.ts";
+import { type GpuChoice, llamaWarnings, readPerf, resetPerf } from "./_llama.ts";
+import { loadedBackend, loadLlama } from "./backend.ts";
 import { allowedCpus, autoPin, foreignCpu, pinProcessThreads } from "../runtime/affinity.ts";
 import { blockingPoolThreads, settleBlockingPool } from "../runtime/pool.ts";
 
@@ -111,8 +112,12 @@ export interface SessionInfo {
   model_file_bytes: number;
   /** Bytes of all tensors. */
   model_tensor_bytes: number;
-  /** Dominant tensor type. */
+  /** llama.cpp file type (`general.file_type`), else the dominant tensor type. */
   model_quantization: string;
+  /** Tensor type holding the most matrix bytes. */
+  model_dominant_type: string;
+  /** Share of the tensor bytes per tensor type, `TYPE:share` comma-separated, largest first. */
+  model_type_shares: string;
   /** SHA-256 of the model file, hex. */
   model_sha256: string;
   /** True for tokentrace's synthetic models. */
@@ -419,6 +424,16 @@ function checkMode(what: string, mode: string): void {
   }
 }
 
+/** `TYPE:share` pairs of the tensor bytes per type, largest first, shares to 4 decimals. */
+function formatTypeShares(bytes: Readonly<Record<string, number>>): string {
+  const total = Object.values(bytes).reduce((a, b) => a + b, 0);
+  if (total === 0) return "";
+  return Object.entries(bytes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([type, n]) => `${type}:${(n / total).toFixed(4)}`)
+    .join(",");
+}
+
 function stringMeta(info: { metadata: Readonly<Record<string, unknown>> }, key: string): string {
   const entry = info.metadata[key] as { type?: string; value?: unknown } | undefined;
   return entry?.type === "string" ? String(entry.value) : "";
@@ -516,6 +531,8 @@ export function nativeInternals(
  * @param options Threads, backend, context and batch size, flash attention.
  * @returns The open session; close it with `session.close()`.
  * @throws {GgufError} When the file is not a GGUF model llama.cpp can load.
+ * @throws {BackendError} When `gpu` names a backend (`metal`, `cuda`, `vulkan`) other than
+ * the one node-llama-cpp loaded.
  * @throws {RangeError} When a numeric option is not a positive integer.
  *
  * @example Trace one run
@@ -543,7 +560,7 @@ export async function openSession(model: string, options: SessionOptions = {}): 
   validateGguf(gguf);
 
   const warningsFrom = llamaWarnings.length;
-  const llama = await sharedLlama(gpu);
+  const llama = await loadLlama(gpu, "open session");
   const [llamaModel, sha256] = await Promise.all([
     llama.loadModel({ modelPath: model }),
     sha256File(model),
@@ -560,7 +577,7 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       ...hostInfo(),
       cpu_math_cores: llama.cpuMathCores,
       gpu_requested: gpu,
-      backend: llama.gpu === false ? "cpu" : llama.gpu,
+      backend: loadedBackend(llama),
       gpu_name: gpuNames.join(", "),
       gpu_vram_bytes: vram.total,
       threads: defaultThreads,
@@ -575,7 +592,9 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       model_parameters: gguf.parameterCount,
       model_file_bytes: gguf.fileBytes,
       model_tensor_bytes: gguf.tensorBytes,
-      model_quantization: gguf.dominantQuantization ?? "",
+      model_quantization: gguf.quantization ?? "",
+      model_dominant_type: gguf.dominantQuantization ?? "",
+      model_type_shares: formatTypeShares(gguf.tensorTypeBytes),
       model_sha256: sha256,
       model_synthetic: gguf.synthetic,
       model_preset: stringMeta(gguf, "tokentrace.preset"),
@@ -643,6 +662,7 @@ export interface CountPromptTokensOptions {
  * @param options The backend.
  * @returns One count per prompt, in order.
  * @throws {GgufError} When the file is not a GGUF model llama.cpp can load.
+ * @throws {BackendError} When `gpu` names a backend other than the one node-llama-cpp loaded.
  *
  * @example Count a chat and a raw prompt
  * ```ts ignore
@@ -666,7 +686,7 @@ export async function countPromptTokens(
   checkGpu("count prompt tokens", gpu);
   for (const { mode = "chat" } of prompts) checkMode("count prompt tokens", mode);
   validateGguf(await readGguf(model));
-  const llama = await sharedLlama(gpu);
+  const llama = await loadLlama(gpu, "count prompt tokens");
   const vocab = await llama.loadModel({ modelPath: model, vocabOnly: true });
   try {
     const wrapper = prompts.some((p) => (p.mode ?? "chat") === "chat")

@@ -44,6 +44,8 @@ const INFO: SessionInfo = {
   model_file_bytes: 2 ** 33,
   model_tensor_bytes: 2 ** 33,
   model_quantization: "Q8_0",
+  model_dominant_type: "Q8_0",
+  model_type_shares: "Q8_0:0.9900,F32:0.0100",
   model_sha256: "0".repeat(64),
   model_synthetic: true,
   model_preset: "lfm2-350m",
