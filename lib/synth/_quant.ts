@@ -200,8 +200,8 @@ function makeQkx2(x: Float32Array, o: number, lo: number, j: number): number {
     kMins[j] = -min;
     return 0;
   }
-  const range = fr(max - min);
-  let iscale = fr(nmax / range);
+  // `min` changes with the best fit so far, and the next candidates' scales follow it.
+  let iscale = fr(nmax / fr(max - min));
   let scale = fr(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
@@ -213,7 +213,7 @@ function makeQkx2(x: Float32Array, o: number, lo: number, j: number): number {
   }
   const rdelta = fr(0.1);
   for (let is = 0; is <= 20; is++) {
-    iscale = fr(fr(fr(-1 + fr(rdelta * is)) + nmax) / range);
+    iscale = fr(fr(fr(-1 + fr(rdelta * is)) + nmax) / fr(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
