@@ -93,6 +93,7 @@ export {
   type TokenEvent,
   type TraceOptions,
   type TraceResult,
+  type TraceSource,
   type TraceStream,
 } from "./lib/tracer/tracer.ts";
 export { BackendError, type BackendErrorOptions } from "./lib/tracer/backend.ts";
@@ -130,6 +131,25 @@ export {
   type SuiteSampling,
   type SuiteSweeps,
 } from "./lib/experiment/suite.ts";
+export {
+  parsePlan,
+  PLAN_VERSION,
+  type PlanModel,
+  planPromptOrder,
+  type SessionPlan,
+} from "./lib/experiment/plan.ts";
+export {
+  ExperimentError,
+  readPlan,
+  resumeSuite,
+  type ResumeSuiteOptions,
+  runSuite,
+  type RunSuiteOptions,
+  type SuiteProgress,
+  type SuiteResult,
+  type SuiteRunOptions,
+  type SuiteStart,
+} from "./lib/experiment/run.ts";
 export {
   compareThreads,
   type CompareThreadsOptions,
