@@ -259,7 +259,7 @@ function kQuantType(
   ne0: number,
   counters: { attnV: number; nAttnV: number; layers: number },
 ): number {
-  let type = dtype === "q6_k" ? GgmlType.Q6_K : GgmlType.Q4_K;
+  let type: number = dtype === "q6_k" ? GgmlType.Q6_K : GgmlType.Q4_K;
   const layer = Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1);
   if (name === "token_embd.weight") {
     type = ne0 % BLOCK[type]! !== 0 ? GgmlType.Q8_0 : GgmlType.Q6_K;
