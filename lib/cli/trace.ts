@@ -550,7 +550,7 @@ async function trace(args: string[]): Promise<number> {
     let done = new Set<number>();
     if (plan === undefined) {
       // "cores" becomes 1..physical cores here, once; plan.json keeps the list for --resume.
-      const resolved = resolveSuite(suite, { cores: info.cpu_math_cores });
+      const resolved = resolveSuite(suite, { cores: info.cpu_math_cores ?? undefined });
       plan = {
         planVersion: 1,
         suite: suiteName,
@@ -560,10 +560,10 @@ async function trace(args: string[]): Promise<number> {
         gpu,
         pin,
         backend: info.backend,
-        threads: info.threads,
+        threads: info.threads!,
         contextSize,
         promptTokens: counts,
-        runs: expandPlan(resolved, { threads: info.threads, batchSize: DEFAULT_BATCH_SIZE }),
+        runs: expandPlan(resolved, { threads: info.threads!, batchSize: DEFAULT_BATCH_SIZE }),
       };
       writer = await DatasetWriter.create(outDir, info, {
         suite: suiteName,
