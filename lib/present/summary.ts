@@ -227,7 +227,9 @@ export function summarizeRuns(
   const row = {
     runId: column(r, "run_id") as string[],
     warmup: column(r, "warmup") as boolean[],
-    failed: column(r, "stop_reason").map((reason) => reason === "error"),
+    failed: r.columns.includes("stop_reason")
+      ? column(r, "stop_reason").map((reason) => reason === "error")
+      : new Array<boolean>(r.height).fill(false),
     promptId: column(r, "prompt_id") as string[],
     promptClass: column(r, "prompt_class") as string[],
     threads: numbers(r, "threads"),
