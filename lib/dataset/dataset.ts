@@ -11,6 +11,7 @@ import { TOOL_VERSION } from "../schema/_env.ts";
 import type { Frame, LazyFrame } from "../schema/frame.ts";
 import { LAYOUT, SCHEMA, SCHEMA_VERSION, type TableName } from "../schema/schema.ts";
 import type { RunSummary, SessionInfo, TokenColumns } from "../tracer/tracer.ts";
+import { OLDEST_UPGRADABLE_VERSION, upgradeTable } from "./upgrade.ts";
 
 /** Session status in the `sessions` table. */
 export type SessionStatus = "running" | "complete" | "interrupted";
@@ -383,7 +384,8 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
    *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
    *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
@@ -451,7 +453,8 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
    *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
    *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
@@ -505,7 +508,8 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
    *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
    *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
@@ -516,8 +520,8 @@ export class DatasetWriter {
    *   max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
    *   temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
    *   started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 0, total_ms: 21,
-   *   e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, llama_prompt_eval_ms: 19,
-   *   llama_prompt_eval_tokens: 2, llama_eval_ms: 0, llama_eval_tokens: 0,
+   *   e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, engine_prompt_ms: 19,
+   *   engine_prompt_tokens: 2, engine_decode_ms: 0, engine_decode_tokens: 0,
    * }, {
    *   token_index: Int32Array.of(0), position: Int32Array.of(2), phase: ["prefill"],
    *   token_id: Int32Array.of(7), piece: ["!"], piece_bytes: Int32Array.of(1),
@@ -592,7 +596,8 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
    *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
    *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
@@ -602,8 +607,8 @@ export class DatasetWriter {
    *   max_tokens: 2, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
    *   temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 2,
    *   started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 10, total_ms: 31,
-   *   e2e_tokens_per_s: 2000 / 31, decode_tokens_per_s: 100, llama_prompt_eval_ms: 19,
-   *   llama_prompt_eval_tokens: 2, llama_eval_ms: 9, llama_eval_tokens: 1,
+   *   e2e_tokens_per_s: 2000 / 31, decode_tokens_per_s: 100, engine_prompt_ms: 19,
+   *   engine_prompt_tokens: 2, engine_decode_ms: 9, engine_decode_tokens: 1,
    * };
    * const writer = await DatasetWriter.create(dir, info);
    * const ids = await writer.writeRuns([run, { ...run, order_index: 1, repetition: 1 }], {
@@ -702,7 +707,8 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
    *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
    *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
@@ -768,8 +774,17 @@ function firstLine(error: unknown): string {
   return String(error instanceof Error ? error.message : error).split("\n")[0]!;
 }
 
-/** Reads a file (only its schema when `schemaOnly`), refusing a corrupt or foreign one. */
-function readChecked(path: string, table: TableName, schemaOnly: boolean): pl.DataFrame {
+/**
+ * Reads a file (only its schema when `schemaOnly`), refusing a corrupt or foreign one. A file of
+ * a session written with an older schema `version` is upgraded (see `upgradeTable()`) before
+ * its columns are checked.
+ */
+function readChecked(
+  path: string,
+  table: TableName,
+  schemaOnly: boolean,
+  version: number = SCHEMA_VERSION,
+): pl.DataFrame {
   let frame: pl.DataFrame;
   try {
     Deno.statSync(path);
@@ -784,6 +799,18 @@ function readChecked(path: string, table: TableName, schemaOnly: boolean): pl.Da
       path,
     );
   }
+  if (version !== SCHEMA_VERSION) {
+    try {
+      frame = upgradeTable(table, version, frame.lazy()).collectSync();
+    } catch (error) {
+      throw new DatasetError(
+        `Cannot read dataset file "${path}": it does not hold the ${table} table of schema version ${version} (${
+          firstLine(error)
+        })`,
+        path,
+      );
+    }
+  }
   const problem = schemaProblem(frame, table);
   if (problem !== undefined) {
     throw new DatasetError(`Cannot read dataset file "${path}": ${problem}`, path);
@@ -791,14 +818,68 @@ function readChecked(path: string, table: TableName, schemaOnly: boolean): pl.Da
   return frame;
 }
 
-function checkSessionRow(row: SessionRow, path: string, sessionId: string, height: number): void {
+/**
+ * Reads a session file: its version decides how the session's files are read (the current
+ * version as is, an older upgradable one through `upgradeTable()`); others are refused.
+ */
+function readSessionFile(
+  path: string,
+  sessionId: string,
+): { frame: pl.DataFrame; row: SessionRow; version: number } {
+  let raw: pl.DataFrame;
+  try {
+    Deno.statSync(path);
+  } catch {
+    throw new DatasetError(`Cannot read dataset file "${path}": no such file`, path);
+  }
+  try {
+    raw = pl.readParquet(path);
+  } catch (error) {
+    throw new DatasetError(
+      `Cannot read dataset file "${path}": not a readable Parquet file (${firstLine(error)})`,
+      path,
+    );
+  }
+  if (raw.height !== 1) {
+    throw new DatasetError(
+      `Cannot read dataset file "${path}": expected 1 row, found ${raw.height}`,
+      path,
+    );
+  }
+  const version = raw.columns.includes("schema_version")
+    ? Number(raw.getColumn("schema_version").get(0))
+    : SCHEMA_VERSION;
+  if (
+    version !== SCHEMA_VERSION &&
+    !(version >= OLDEST_UPGRADABLE_VERSION && version < SCHEMA_VERSION)
+  ) {
+    throw new DatasetError(
+      `Cannot read dataset file "${path}": schema_version is ${version}, this tokentrace reads ${SCHEMA_VERSION} (and upgrades ${OLDEST_UPGRADABLE_VERSION} to ${
+        SCHEMA_VERSION - 1
+      } on read)`,
+      path,
+    );
+  }
+  const frame = readChecked(path, "sessions", false, version);
+  const row = frame.toRecords()[0] as unknown as SessionRow;
+  checkSessionRow(row, path, sessionId, frame.height, version);
+  return { frame, row, version };
+}
+
+function checkSessionRow(
+  row: SessionRow,
+  path: string,
+  sessionId: string,
+  height: number,
+  version: number = SCHEMA_VERSION,
+): void {
   if (height !== 1) {
     throw new DatasetError(
       `Cannot read dataset file "${path}": expected 1 row, found ${height}`,
       path,
     );
   }
-  if (row.schema_version !== SCHEMA_VERSION) {
+  if (row.schema_version !== version) {
     throw new DatasetError(
       `Cannot read dataset file "${path}": schema_version is ${row.schema_version}, this tokentrace reads ${SCHEMA_VERSION}`,
       path,
@@ -829,9 +910,13 @@ function openSessionDir(
   }
   const sessionId = name.slice("session=".length);
   const file = `${datasetDir}/${LAYOUT.sessionFile(sessionId)}`;
-  const frame = readChecked(file, "sessions", false);
-  const row = frame.toRecords()[0] as unknown as SessionRow;
-  checkSessionRow(row, file, sessionId, frame.height);
+  const { row, version } = readSessionFile(file, sessionId);
+  if (version !== SCHEMA_VERSION) {
+    throw new DatasetError(
+      `Cannot ${action} session "${sessionDir}": "${file}" was written with schema version ${version} and is read-only (upgraded on read); this tokentrace writes version ${SCHEMA_VERSION}, so start a new session`,
+      file,
+    );
+  }
   return { dir, datasetDir, sessionId, row };
 }
 
@@ -908,11 +993,11 @@ interface SessionState {
 }
 
 /** Reads a session's runs range files and sorts its files out (see `SessionState`). */
-function sessionState(files: SessionFiles): SessionState {
+function sessionState(files: SessionFiles, version: number = SCHEMA_VERSION): SessionState {
   const rangeRuns: pl.DataFrame[] = [];
   const covered = new Set<number>();
   for (const [name, path] of files.runRanges) {
-    const frame = readChecked(path, "runs", false);
+    const frame = readChecked(path, "runs", false, version);
     const match = RANGE_FILE.exec(name)!;
     const first = Number(match[1]);
     const last = Number(match[2]);
@@ -1034,7 +1119,8 @@ async function compact(datasetDir: string, sessionId: string): Promise<Compactio
  *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
  *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
  *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
- *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+ *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+ *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
  *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
  *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
  *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
@@ -1046,8 +1132,8 @@ async function compact(datasetDir: string, sessionId: string): Promise<Compactio
  *     max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
  *     temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
  *     started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 0, total_ms: 21,
- *     e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, llama_prompt_eval_ms: 19,
- *     llama_prompt_eval_tokens: 2, llama_eval_ms: 0, llama_eval_tokens: 0,
+ *     e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, engine_prompt_ms: 19,
+ *     engine_prompt_tokens: 2, engine_decode_ms: 0, engine_decode_tokens: 0,
  *   }, {
  *     token_index: Int32Array.of(0), position: Int32Array.of(2), phase: ["prefill"],
  *     token_id: Int32Array.of(7), piece: ["!"], piece_bytes: Int32Array.of(1),
@@ -1153,6 +1239,8 @@ export async function readDataset(dir: string): Promise<Dataset> {
   const rangeTokens: string[] = [];
   const runFiles: string[] = [];
   const tokenFiles: string[] = [];
+  // Tables of sessions written with an older schema version, upgraded (see `upgradeTable()`).
+  const upgradedTokens: pl.LazyDataFrame[] = [];
   // Whether the per-run globs below match exactly the per-run files to read.
   let globsExact = true;
   for (const id of sessionIds) {
@@ -1165,11 +1253,32 @@ export async function readDataset(dir: string): Promise<Dataset> {
       globsExact = false;
       continue;
     }
-    const frame = readChecked(file, "sessions", false);
-    checkSessionRow(frame.toRecords()[0] as unknown as SessionRow, file, id, frame.height);
+    const { frame, version } = readSessionFile(file, id);
     sessionFrames.push(frame);
-    const state = sessionState(await listSession(sessionDir));
+    const state = sessionState(await listSession(sessionDir), version);
     rangeRuns.push(...state.rangeRuns);
+    if (version !== SCHEMA_VERSION) {
+      // Read file by file and upgraded; the per-run globs below must not match these files.
+      if (state.runFiles.size > 0 || state.obsolete.length > 0) globsExact = false;
+      const scan = (path: string): pl.LazyDataFrame => {
+        readChecked(path, "tokens", true, version);
+        return upgradeTable("tokens", version, pl.scanParquet(path, { hivePartitioning: false }));
+      };
+      upgradedTokens.push(...state.tokenRanges.map(scan));
+      const perRun = [...state.runFiles.values()].map((path) =>
+        readChecked(path, "runs", false, version)
+      );
+      rangeRuns.push(...perRun);
+      if (perRun.length > 0 && state.tokenFiles.size > 0) {
+        const finished = pl.concat(perRun).select("run_id").lazy();
+        upgradedTokens.push(
+          ...[...state.tokenFiles.values()].map((path) =>
+            scan(path).join(finished, { on: "run_id", how: "semi" })
+          ),
+        );
+      }
+      continue;
+    }
     for (const path of state.tokenRanges) {
       readChecked(path, "tokens", true);
       rangeTokens.push(path);
@@ -1200,6 +1309,7 @@ export async function readDataset(dir: string): Promise<Dataset> {
         .join(perRunRuns.select("run_id").lazy(), { on: "run_id", how: "semi" }),
     );
   }
+  tokenScans.push(...upgradedTokens);
   const tokens = tokenScans.length === 0
     ? emptyTable("tokens").lazy()
     : tokenScans.length === 1

@@ -546,13 +546,15 @@ export async function runSuite(
   } else {
     source = model;
     counts = await promptCounts(model, definition, gpu);
-    contextSize = model.info.context_size;
-    neededContext(definition, counts, contextSize, "the source's context size");
+    // A source that does not know its context size (null) gets what the runs need.
+    const limit = model.info.context_size;
+    const needed = neededContext(definition, counts, limit ?? Infinity, "the source's context size");
+    contextSize = limit ?? needed;
   }
   try {
     const info = source.info;
     // "cores" becomes 1..physical cores here, once; plan.json keeps the list for resuming.
-    const resolved = resolveSuite(definition, { cores: info.cpu_math_cores });
+    const resolved = resolveSuite(definition, { cores: info.cpu_math_cores ?? undefined });
     const plan: SessionPlan = {
       planVersion: PLAN_VERSION,
       suite: loaded.name,
@@ -562,10 +564,10 @@ export async function runSuite(
       gpu: typeof model === "string" ? gpu : info.gpu_requested,
       pin,
       backend: info.backend,
-      threads: info.threads,
+      threads: info.threads!,
       contextSize,
       promptTokens: counts,
-      runs: expandPlan(resolved, { threads: info.threads, batchSize: DEFAULT_BATCH_SIZE }),
+      runs: expandPlan(resolved, { threads: info.threads!, batchSize: DEFAULT_BATCH_SIZE }),
     };
     const writer = await DatasetWriter.create(out, info, {
       suite: loaded.name,
@@ -642,7 +644,7 @@ export async function resumeSuite(
   } else {
     source = model;
     const counts = await promptCounts(model, suite, plan.gpu);
-    neededContext(suite, counts, model.info.context_size, "the source's context size");
+    neededContext(suite, counts, model.info.context_size ?? Infinity, "the source's context size");
   }
   try {
     const info = source.info;

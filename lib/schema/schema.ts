@@ -9,8 +9,11 @@
 /**
  * Version of the on-disk dataset layout and columns. Bump on any incompatible change.
  * 1: first release. 2: `runs.cpu_affinity` added (readers of 2 refuse 1's files).
+ * 3: engine-neutral counters (`runs.engine_*` replace `runs.llama_*`) and the session's source
+ * (`source`, `endpoint_url`, `engine_name`, `engine_version`); version 2 files are upgraded on
+ * read (see `upgradeTable()` in lib/dataset/upgrade.ts), version 1 files are refused.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Logical column types, mapped to Polars dtypes by the writer and reader. */
 export type ColumnType = "utf8" | "int32" | "int64" | "float64" | "bool";
@@ -73,13 +76,47 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("backend", "utf8", "", "Backend in use: `metal`, `cuda`, `vulkan` or `cpu`."),
     c("gpu_name", "utf8", "", "GPU device name(s); empty on CPU."),
     c("gpu_vram_bytes", "int64", "bytes", "Total GPU memory; 0 on CPU."),
-    c("threads", "int32", "threads", "Default compute threads of the session."),
-    c("batch_size", "int32", "tokens", "Default batch size of the session."),
-    c("context_size", "int32", "tokens", "Default context size of the session."),
+    c(
+      "threads",
+      "int32",
+      "threads",
+      "Default compute threads of the session; empty when unknown (an endpoint).",
+    ),
+    c("batch_size", "int32", "tokens", "Default batch size of the session; empty when unknown."),
+    c(
+      "context_size",
+      "int32",
+      "tokens",
+      "Default context size of the session (an endpoint: the server's, when it says); empty when unknown.",
+    ),
     c("flash_attention", "bool", "", "Whether flash attention was requested."),
     c("node_llama_cpp_version", "utf8", "", "node-llama-cpp package version."),
     c("llama_cpp_release", "utf8", "", "llama.cpp release of the loaded binary."),
     c("runtime_version", "utf8", "", "Deno (and V8) version."),
+    c(
+      "source",
+      "utf8",
+      "",
+      "`in-process` (node-llama-cpp in this process) or `endpoint` (a server's streaming HTTP API).",
+    ),
+    c(
+      "endpoint_url",
+      "utf8",
+      "",
+      "Base URL of the traced server, without credentials; empty for in-process sessions.",
+    ),
+    c(
+      "engine_name",
+      "utf8",
+      "",
+      "Inference engine: `llama.cpp` in-process, else what the server reports (`llama-server`, `ollama`, ...).",
+    ),
+    c(
+      "engine_version",
+      "utf8",
+      "",
+      "Engine version or build as the engine reports it; empty when it does not say.",
+    ),
     c("model_path", "utf8", "", "Model file path as given."),
     c("model_name", "utf8", "", "`general.name` of the model, or the file name."),
     c("model_architecture", "utf8", "", "`general.architecture` (`lfm2`, `llama`, ...)."),
@@ -143,10 +180,20 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("top_k", "int32", "", "Top-k (0 = off)."),
     c("top_p", "float64", "", "Top-p (1 = off)."),
     c("sampling_seed", "int64", "", "Sampler seed."),
-    c("stop_reason", "utf8", "", "`eos`, `max_tokens` or `interrupted`."),
+    c(
+      "stop_reason",
+      "utf8",
+      "",
+      "`eos`, `max_tokens`, `interrupted`, or `error` (the source failed mid-run; not a measured run).",
+    ),
     c("output_tokens", "int32", "tokens", "Generated tokens (rows in `tokens`)."),
     c("started_at_ms", "float64", "ms", "Run start, since session start (monotonic clock)."),
-    c("prefill_ms", "float64", "ms", "Run start to the first token's logits being ready."),
+    c(
+      "prefill_ms",
+      "float64",
+      "ms",
+      "Run start to the first token's logits being ready; empty for an endpoint (not observable).",
+    ),
     c("ttft_ms", "float64", "ms", "Run start to the first generated token being available."),
     c("decode_ms", "float64", "ms", "First token available to last token available."),
     c("total_ms", "float64", "ms", "Run start to last token available."),
@@ -157,10 +204,30 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
       "output_tokens / total (the usually quoted rate).",
     ),
     c("decode_tokens_per_s", "float64", "tokens/s", "(output_tokens - 1) / decode."),
-    c("llama_prompt_eval_ms", "float64", "ms", "llama.cpp's own prompt-eval time for the run."),
-    c("llama_prompt_eval_tokens", "int32", "tokens", "llama.cpp's own prompt-eval token count."),
-    c("llama_eval_ms", "float64", "ms", "llama.cpp's own eval (decode) time for the run."),
-    c("llama_eval_tokens", "int32", "tokens", "llama.cpp's own eval (decode) count."),
+    c(
+      "engine_prompt_ms",
+      "float64",
+      "ms",
+      "The engine's own prompt-evaluation time for the run (llama.cpp's prompt eval; llama-server `prompt_ms`; Ollama `prompt_eval_duration`); empty when not reported.",
+    ),
+    c(
+      "engine_prompt_tokens",
+      "int32",
+      "tokens",
+      "The engine's own prompt-evaluation token count; empty when not reported.",
+    ),
+    c(
+      "engine_decode_ms",
+      "float64",
+      "ms",
+      "The engine's own decode time for the run (llama.cpp's eval; llama-server `predicted_ms`; Ollama `eval_duration`); empty when not reported.",
+    ),
+    c(
+      "engine_decode_tokens",
+      "int32",
+      "tokens",
+      "The engine's own decode count (llama.cpp: single-token evals; servers: generated tokens); empty when not reported.",
+    ),
   ],
   tokens: [
     c("session_id", "utf8", "", "Session the token belongs to."),

@@ -98,6 +98,10 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
     node_llama_cpp_version: [""],
     llama_cpp_release: [""],
     runtime_version: [""],
+    source: ["in-process"],
+    endpoint_url: [""],
+    engine_name: ["simulated"],
+    engine_version: [""],
     model_path: ["simulated.gguf"],
     model_name: ["simulated"],
     model_architecture: ["lfm2"],
@@ -152,10 +156,10 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
       p,
       i,
     ) => (decodeMs[i]! > 0 ? ((p.prompt.maxTokens - 1) / decodeMs[i]!) * 1000 : 0)),
-    llama_prompt_eval_ms: col((_, i) => run.ttft[i]! - 0.1),
-    llama_prompt_eval_tokens: col((p) => p.depth + p.prompt.promptTokens),
-    llama_eval_ms: col((_, i) => run.evalMs[i]!),
-    llama_eval_tokens: col((p) => p.prompt.maxTokens - 1),
+    engine_prompt_ms: col((_, i) => run.ttft[i]! - 0.1),
+    engine_prompt_tokens: col((p) => p.depth + p.prompt.promptTokens),
+    engine_decode_ms: col((_, i) => run.evalMs[i]!),
+    engine_decode_tokens: col((p) => p.prompt.maxTokens - 1),
   });
 
   const runKey = pl.DataFrame({

@@ -27,7 +27,12 @@ import { blockingPoolThreads, settleBlockingPool } from "../runtime/pool.ts";
 export type { GpuChoice };
 
 /** Why a run stopped. */
-export type StopReason = "eos" | "max_tokens" | "interrupted";
+/**
+ * Why a run stopped: `eos` (end-of-generation token), `max_tokens` (budget met), `interrupted`
+ * (stopped by the caller), `error` (the source failed mid-run, e.g. a server that died or hung;
+ * such a run is recorded but is not a measured run).
+ */
+export type StopReason = "eos" | "max_tokens" | "interrupted" | "error";
 
 /** Settings of a session; each becomes a column of the `sessions` table. */
 export interface SessionOptions {
@@ -61,7 +66,9 @@ export interface SessionOptions {
 
 /**
  * The environment of a session: the `sessions` columns from `host` to `model_preset`, with
- * the column names of {@linkcode SCHEMA} (see there for units and meaning).
+ * the column names of {@linkcode SCHEMA} (see there for units and meaning). A value the source
+ * cannot know (an endpoint's threads or model file size) is `null` (empty in Parquet) or an
+ * empty string, never invented.
  */
 export interface SessionInfo {
   /** Host name. */
@@ -74,8 +81,8 @@ export interface SessionInfo {
   cpu_model: string;
   /** Logical CPU cores. */
   cpu_cores: number;
-  /** Physical math cores node-llama-cpp reports. */
-  cpu_math_cores: number;
+  /** Physical math cores node-llama-cpp reports; null when node-llama-cpp is not loaded. */
+  cpu_math_cores: number | null;
   /** Total system memory in bytes. */
   memory_bytes: number;
   /** Backend asked for. */
@@ -84,39 +91,47 @@ export interface SessionInfo {
   backend: string;
   /** GPU device names, comma-separated; empty on CPU. */
   gpu_name: string;
-  /** Total GPU memory in bytes; 0 on CPU. */
-  gpu_vram_bytes: number;
-  /** Default compute threads. */
-  threads: number;
-  /** Batch size in tokens. */
-  batch_size: number;
-  /** Context size in tokens. */
-  context_size: number;
-  /** Whether flash attention was requested. */
-  flash_attention: boolean;
+  /** Total GPU memory in bytes; 0 on CPU; null when unknown. */
+  gpu_vram_bytes: number | null;
+  /** Default compute threads; null when unknown. */
+  threads: number | null;
+  /** Batch size in tokens; null when unknown. */
+  batch_size: number | null;
+  /** Context size in tokens; null when unknown. */
+  context_size: number | null;
+  /** Whether flash attention was requested; null when unknown. */
+  flash_attention: boolean | null;
   /** node-llama-cpp package version. */
   node_llama_cpp_version: string;
   /** llama.cpp release of the loaded binary. */
   llama_cpp_release: string;
   /** Deno and V8 versions. */
   runtime_version: string;
+  /** `in-process` or `endpoint`. */
+  source: "in-process" | "endpoint";
+  /** Base URL of the traced server without credentials; empty in-process. */
+  endpoint_url: string;
+  /** Inference engine name (`llama.cpp` in-process). */
+  engine_name: string;
+  /** Engine version as the engine reports it; empty when unknown. */
+  engine_version: string;
   /** Model path as given. */
   model_path: string;
   /** `general.name`, or the file name. */
   model_name: string;
   /** `general.architecture`. */
   model_architecture: string;
-  /** Parameter count. */
-  model_parameters: number;
-  /** Model file size in bytes. */
-  model_file_bytes: number;
-  /** Bytes of all tensors. */
-  model_tensor_bytes: number;
-  /** llama.cpp file type (`general.file_type`), else the dominant tensor type. */
+  /** Parameter count; null when unknown. */
+  model_parameters: number | null;
+  /** Model file size in bytes; null when unknown. */
+  model_file_bytes: number | null;
+  /** Bytes of all tensors; null when unknown. */
+  model_tensor_bytes: number | null;
+  /** llama.cpp file type (`general.file_type`), else the dominant tensor type; empty when unknown. */
   model_quantization: string;
-  /** Tensor type holding the most matrix bytes. */
+  /** Tensor type holding the most matrix bytes; empty when unknown. */
   model_dominant_type: string;
-  /** Share of the tensor bytes per tensor type, `TYPE:share` comma-separated, largest first. */
+  /** Share of the tensor bytes per tensor type, `TYPE:share` comma-separated, largest first; empty when unknown. */
   model_type_shares: string;
   /** SHA-256 of the model file, hex. */
   model_sha256: string;
@@ -237,7 +252,8 @@ export interface TraceOptions {
 
 /**
  * The timings and counts of one run: the `runs` columns from `prompt_id` to
- * `llama_eval_tokens`, with the column names of {@linkcode SCHEMA}.
+ * `engine_decode_tokens`, with the column names of {@linkcode SCHEMA}. A value the source cannot
+ * know is `null` (empty in Parquet), never invented.
  */
 export interface RunSummary {
   /** Prompt identifier label. */
@@ -256,12 +272,12 @@ export interface RunSummary {
   depth_tokens: number;
   /** Output token budget. */
   max_tokens: number;
-  /** Compute threads. */
-  threads: number;
-  /** Batch size. */
-  batch_size: number;
-  /** Context size. */
-  context_size: number;
+  /** Compute threads; null when unknown (an endpoint). */
+  threads: number | null;
+  /** Batch size; null when unknown. */
+  batch_size: number | null;
+  /** Context size; null when unknown. */
+  context_size: number | null;
   /** CPUs the process was pinned to during the run (`0`, `2,3`); empty when not pinned. */
   cpu_affinity: string;
   /** Sampling temperature. */
@@ -278,8 +294,8 @@ export interface RunSummary {
   output_tokens: number;
   /** Run start since the session opened, ms. */
   started_at_ms: number;
-  /** Run start to the first token's logits being ready, ms. */
-  prefill_ms: number;
+  /** Run start to the first token's logits being ready, ms; null when unknown (an endpoint). */
+  prefill_ms: number | null;
   /** Run start to the first token being available, ms. */
   ttft_ms: number;
   /** First token available to last token available, ms. */
@@ -290,14 +306,14 @@ export interface RunSummary {
   e2e_tokens_per_s: number;
   /** (output_tokens - 1) / decode; NaN for a one-token run. */
   decode_tokens_per_s: number;
-  /** llama.cpp's prompt-eval time, ms. */
-  llama_prompt_eval_ms: number;
-  /** llama.cpp's prompt-eval token count. */
-  llama_prompt_eval_tokens: number;
-  /** llama.cpp's eval (decode) time, ms. */
-  llama_eval_ms: number;
-  /** llama.cpp's eval (decode) count. */
-  llama_eval_tokens: number;
+  /** The engine's own prompt-evaluation time, ms (in-process: llama.cpp's prompt eval); null when not reported. */
+  engine_prompt_ms: number | null;
+  /** The engine's own prompt-evaluation token count; null when not reported. */
+  engine_prompt_tokens: number | null;
+  /** The engine's own decode time, ms (in-process: llama.cpp's eval); null when not reported. */
+  engine_decode_ms: number | null;
+  /** The engine's own decode count (in-process: single-token evals); null when not reported. */
+  engine_decode_tokens: number | null;
 }
 
 /**
@@ -634,7 +650,8 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       llama.getGpuDeviceNames(),
       llama.getVramState(),
     ]);
-    const info: SessionInfo = {
+    const release = `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`;
+    const info: InProcessInfo = {
       ...hostInfo(),
       cpu_math_cores: llama.cpuMathCores,
       gpu_requested: gpu,
@@ -646,7 +663,11 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       context_size: size,
       flash_attention: flashAttention,
       node_llama_cpp_version: await getModuleVersion(),
-      llama_cpp_release: `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`,
+      llama_cpp_release: release,
+      source: "in-process",
+      endpoint_url: "",
+      engine_name: "llama.cpp",
+      engine_version: release,
       model_path: model,
       model_name: gguf.name,
       model_architecture: gguf.architecture ?? "",
@@ -781,8 +802,16 @@ export async function countPromptTokens(
   }
 }
 
+/** An in-process session's info: its settings are always known. */
+interface InProcessInfo extends SessionInfo {
+  threads: number;
+  batch_size: number;
+  context_size: number;
+  flash_attention: boolean;
+}
+
 class TracerSession implements Session {
-  readonly info: SessionInfo;
+  readonly info: InProcessInfo;
   readonly #llama: Llama;
   readonly #model: LlamaModel;
   readonly #warningsFrom: number;
@@ -800,7 +829,7 @@ class TracerSession implements Session {
   constructor(
     llama: Llama,
     model: LlamaModel,
-    info: SessionInfo,
+    info: InProcessInfo,
     vocabBytes: Int32Array,
     eog: Uint8Array,
     warningsFrom: number,
@@ -1203,10 +1232,10 @@ class TracerSession implements Session {
         total_ms: total,
         e2e_tokens_per_s: n / (total / 1000),
         decode_tokens_per_s: n > 1 ? (n - 1) / (decode / 1000) : Number.NaN,
-        llama_prompt_eval_ms: run.perf.promptEvalMs,
-        llama_prompt_eval_tokens: run.perf.promptEvalTokens,
-        llama_eval_ms: run.perf.evalMs,
-        llama_eval_tokens: run.perf.evalTokens,
+        engine_prompt_ms: run.perf.promptEvalMs,
+        engine_prompt_tokens: run.perf.promptEvalTokens,
+        engine_decode_ms: run.perf.evalMs,
+        engine_decode_tokens: run.perf.evalTokens,
       },
       tokens: {
         token_index: index,
