@@ -140,6 +140,8 @@ export {
 } from "./lib/experiment/plan.ts";
 export {
   ExperimentError,
+  type PrefillEstimate,
+  type PrefillProgress,
   readPlan,
   resumeSuite,
   type ResumeSuiteOptions,

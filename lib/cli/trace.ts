@@ -14,6 +14,7 @@ import {
   checkWritableDir,
   ExperimentError,
   parentOf,
+  type PrefillEstimate,
   readPlan,
   resumeSuite,
   runSuite,
@@ -132,6 +133,12 @@ export const TRACE_FLAGS: readonly FlagSpec[] = [
     defaultText: "",
     help: "run the remaining planned runs of an interrupted session",
   },
+  {
+    name: "yes",
+    kind: "bool",
+    defaultText: "",
+    help: "run a plan whose prefill alone would take over 10 minutes without asking",
+  },
   { name: "help", kind: "bool", defaultText: "", help: "show this help" },
 ];
 
@@ -231,6 +238,23 @@ function sessionSettings(plan: SessionPlan): Record<string, unknown> {
   };
 }
 
+/**
+ * Asks on a terminal whether to run a plan whose prefill alone would take long; without a
+ * terminal on stdin, refuses with the one line that says to pass `--yes`.
+ */
+function confirmLongPrefill(estimate: PrefillEstimate): boolean {
+  const minutes = Math.round(estimate.seconds / 60);
+  const what = `the plan's prefill alone would take about ${minutes} minutes (${estimate.tokens} input tokens at ${
+    estimate.tokensPerSecond.toFixed(0)
+  } tokens/s, measured by a probe)`;
+  if (!Deno.stdin.isTerminal()) {
+    fail(`Cannot trace without --yes: ${what}; pass --yes to run it`);
+  }
+  const answer = prompt(`${what[0]!.toUpperCase()}${what.slice(1)}. Run it? [y/N]`);
+  if (answer !== null && /^y(es)?$/i.test(answer.trim())) return true;
+  fail(`Cannot trace: ${what}; not confirmed`);
+}
+
 /** The one line for a `--gpu` backend node-llama-cpp did not load. */
 function backendLine(error: BackendError): string {
   return `Cannot trace with --gpu ${error.requested}: node-llama-cpp ${
@@ -325,6 +349,7 @@ async function trace(args: string[]): Promise<number> {
     onToken: () => progress?.token(),
     onProgress: ({ run }) => progress?.endRun(run.output_tokens, run.decode_tokens_per_s),
     onWarning: (warning) => progress?.message(`warning: ${oneLine(warning)}`),
+    onPrefill: ({ done, total, elapsedMs }) => progress?.prefill(done, total, elapsedMs),
     onThreadPoolWait: () =>
       progress?.message(
         "Waiting up to 11 s for idle worker threads to exit, so multi-thread decode is timed from one thread",
@@ -399,6 +424,7 @@ async function trace(args: string[]): Promise<number> {
       }
       result = await runSuite(modelPath, suiteName, {
         ...callbacks,
+        ...(flags.bool("yes") ? {} : { confirmLongPrefill }),
         out: outDir,
         gpu,
         pin: (flags.string("pin") ?? "auto") as "auto" | "off",

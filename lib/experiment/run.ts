@@ -34,6 +34,8 @@ import { DatasetWriter, type RunRow } from "../dataset/dataset.ts";
 
 /** The default dataset directory of {@linkcode runSuite}. */
 const DEFAULT_OUT = "data/traces";
+/** The estimated plan prefill time above which `confirmLongPrefill` is asked, seconds. */
+const LONG_PREFILL_SECONDS = 600;
 /** The default batch size for runs (llama.cpp's default). */
 const DEFAULT_BATCH_SIZE = 512;
 /** The smallest context size a session gets (more when depth + prompt + output need it). */
@@ -146,6 +148,36 @@ export interface SuiteRunOptions {
    * @default {undefined}
    */
   onThreadPoolWait?: () => void;
+  /**
+   * Called during a run's prefill of more than one batch, once per batch but the last (see
+   * `TraceOptions.onPrefillBatch`: one clock read per batch inside the measured prefill,
+   * nothing per token), with the run, the input tokens evaluated so far and in all, and the
+   * ms since the run's clock started.
+   * @default {undefined}
+   */
+  onPrefill?: (progress: PrefillProgress) => void;
+}
+
+/** A run's prefill so far, given to {@linkcode SuiteRunOptions.onPrefill}. */
+export interface PrefillProgress {
+  /** The run prefilling. */
+  readonly run: PlannedRun;
+  /** Input tokens (depth filler and prompt) evaluated so far. */
+  readonly done: number;
+  /** Input tokens of the run in all. */
+  readonly total: number;
+  /** Since the run's clock started, ms. */
+  readonly elapsedMs: number;
+}
+
+/** A plan's estimated prefill time, given to {@linkcode RunSuiteOptions.confirmLongPrefill}. */
+export interface PrefillEstimate {
+  /** Input tokens (depth filler and prompt) the planned runs prefill in all. */
+  readonly tokens: number;
+  /** Prefill rate the probe measured, tokens per second. */
+  readonly tokensPerSecond: number;
+  /** `tokens / tokensPerSecond`: the estimated prefill time of the plan, seconds. */
+  readonly seconds: number;
 }
 
 /** Options of {@linkcode runSuite}: where to write, overrides of the suite, settings, callbacks. */
@@ -198,6 +230,22 @@ export interface RunSuiteOptions extends SuiteRunOptions {
    * @default {"auto"}
    */
   pin?: "auto" | "off";
+  /**
+   * Asked before anything is written when the plan's prefill alone is estimated to take more
+   * than `longPrefillSeconds`. The estimate: a probe run (one batch of depth filler and one
+   * output token, not recorded) measures the prefill rate, and the plan's input tokens at that
+   * rate give the time; it is a lower bound where attention cost grows with depth. The probe
+   * runs only for plans of at least 8 batches of input tokens. Resolve `false` to stop:
+   * `runSuite` then throws an {@linkcode ExperimentError}, having written nothing. Without
+   * this callback there is no probe.
+   * @default {undefined}
+   */
+  confirmLongPrefill?: (estimate: PrefillEstimate) => boolean | Promise<boolean>;
+  /**
+   * The estimated prefill time above which `confirmLongPrefill` is asked, seconds.
+   * @default {600}
+   */
+  longPrefillSeconds?: number;
 }
 
 /** Options of {@linkcode resumeSuite}. */
@@ -478,6 +526,12 @@ function checkOptions(options: RunSuiteOptions): void {
   if (pin !== "auto" && pin !== "off") {
     fail(`Cannot run suite: pin must be "auto" or "off", found ${JSON.stringify(pin)}`);
   }
+  const { longPrefillSeconds = LONG_PREFILL_SECONDS } = options;
+  if (!Number.isFinite(longPrefillSeconds) || longPrefillSeconds <= 0) {
+    fail(
+      `Cannot run suite: longPrefillSeconds must be a positive number of seconds, found ${longPrefillSeconds}`,
+    );
+  }
 }
 
 /**
@@ -569,6 +623,9 @@ export async function runSuite(
       promptTokens: counts,
       runs: expandPlan(resolved, { threads: info.threads!, batchSize: DEFAULT_BATCH_SIZE }),
     };
+    if (options.confirmLongPrefill !== undefined) {
+      await checkPrefillTime(source, plan, options.confirmLongPrefill, options.longPrefillSeconds);
+    }
     const writer = await DatasetWriter.create(out, info, {
       suite: loaded.name,
       seed: definition.seed,
@@ -577,6 +634,50 @@ export async function runSuite(
     return await runPlan(source, plan, writer, out, options);
   } finally {
     if (typeof model === "string") await source.close();
+  }
+}
+
+/**
+ * Estimates the plan's prefill time from a probe run and asks `confirm` when it exceeds
+ * `limitSeconds`; throws an ExperimentError when the answer is no.
+ */
+async function checkPrefillTime(
+  source: TraceSource,
+  plan: SessionPlan,
+  confirm: (estimate: PrefillEstimate) => boolean | Promise<boolean>,
+  limitSeconds = LONG_PREFILL_SECONDS,
+): Promise<void> {
+  const tokens = plan.runs.reduce(
+    (sum, run) => sum + run.depth + (plan.promptTokens[run.promptId] ?? 0),
+    0,
+  );
+  const first = plan.runs[0];
+  if (first === undefined) return;
+  const batch = first.batchSize;
+  if (tokens < 8 * batch) return;
+  const probe = await source.trace("", {
+    mode: "raw",
+    depth: batch - 1,
+    maxTokens: 1,
+    threads: first.threads,
+    batchSize: batch,
+    contextSize: plan.contextSize,
+    cpuAffinity: plan.pin ?? "off",
+  });
+  // A source that cannot tell prefill from the first token (an endpoint) gives its ttft.
+  const probeMs = probe.summary.prefill_ms ?? probe.summary.ttft_ms;
+  if (probeMs === null || !(probeMs > 0)) return;
+  const tokensPerSecond = (batch - 1 + probe.summary.prompt_tokens) / (probeMs / 1000);
+  const seconds = tokens / tokensPerSecond;
+  if (seconds <= limitSeconds) return;
+  if (!await confirm({ tokens, tokensPerSecond, seconds })) {
+    fail(
+      `Cannot run the plan: its prefill alone would take about ${
+        Math.round(seconds / 60)
+      } minutes (${tokens} input tokens at ${
+        tokensPerSecond.toFixed(0)
+      } tokens/s, measured by a probe), more than ${Math.round(limitSeconds / 60)} minutes`,
+    );
   }
 }
 
@@ -680,7 +781,16 @@ async function runPlan(
   datasetDir: string,
   options: SuiteRunOptions,
 ): Promise<SuiteResult> {
-  const { signal, onProgress, onStart, onRunStart, onToken, onWarning, onThreadPoolWait } = options;
+  const {
+    signal,
+    onProgress,
+    onStart,
+    onRunStart,
+    onToken,
+    onWarning,
+    onThreadPoolWait,
+    onPrefill,
+  } = options;
   const onDisk = new Set(writer.finishedRuns);
   const remaining = plan.runs.filter((run) => !onDisk.has(run.orderIndex));
   const suite = plan.suiteDefinition;
@@ -718,6 +828,10 @@ async function runPlan(
       // threads and 2-thread decode runs at about half speed (BENCHMARKS.md); the tracer waits
       // for idle threads to exit before its clock starts, and this lets a caller say so.
       ...(onThreadPoolWait === undefined ? {} : { onThreadPoolWait }),
+      ...(onPrefill === undefined ? {} : {
+        onPrefillBatch: (done: number, total: number, elapsedMs: number) =>
+          onPrefill({ run, done, total, elapsedMs }),
+      }),
     });
     for await (const event of live) onToken?.(event);
     const result = await live.result;

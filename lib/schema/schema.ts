@@ -10,8 +10,10 @@
  * Version of the on-disk dataset layout and columns. Bump on any incompatible change.
  * 1: first release. 2: `runs.cpu_affinity` added (readers of 2 refuse 1's files).
  * 3: engine-neutral counters (`runs.engine_*` replace `runs.llama_*`) and the session's source
- * (`source`, `endpoint_url`, `engine_name`, `engine_version`); version 2 files are upgraded on
- * read (see `upgradeTable()` in lib/dataset/upgrade.ts), version 1 files are refused.
+ * (`source`, `endpoint_url`, `engine_name`, `engine_version`); `model_quantization` names
+ * llama.cpp's file type, with `model_dominant_type` and `model_type_shares` beside it;
+ * version 2 files are upgraded on read (see `upgradeTable()` in lib/dataset/upgrade.ts),
+ * version 1 files are refused.
  */
 export const SCHEMA_VERSION = 3;
 

@@ -127,7 +127,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     headCountKv: 2,
     attentionLayers: LFM2_ATTENTION,
     vocabSize: 65536,
-    contextLength: 2048,
+    contextLength: 128000,
     ropeFreqBase: 1e6,
     rmsEpsilon: 1e-5,
   },

@@ -233,6 +233,16 @@ export interface TraceOptions {
    */
   onThreadPoolWait?: () => void;
   /**
+   * Called during a prefill of more than one batch, once per finished batch but the last, with
+   * the input tokens evaluated so far, the input tokens in all, and the ms since the run's
+   * clock started. It costs the measured prefill one clock read per batch (of `batchSize`
+   * tokens) and is called just after the next batch has been handed to llama.cpp, so it runs
+   * while that batch decodes instead of delaying it; nothing is added per token. The last
+   * batch is not reported: the first token follows it.
+   * @default {undefined}
+   */
+  onPrefillBatch?: (done: number, total: number, elapsedMs: number) => void;
+  /**
    * CPU affinity of the process during the run, recorded as `cpu_affinity`.
    * - `"auto"`: a one-thread run pins every thread of the process to the CPU the calling
    *   thread is on, so the scheduler cannot move decode steps between CPUs (on the 2-core
@@ -966,6 +976,7 @@ class TracerSession implements Session {
       signal,
       settleThreadPool = true,
       onThreadPoolWait,
+      onPrefillBatch,
       cpuAffinity = "auto",
     } = options;
     checkMode("trace", mode);
@@ -1073,6 +1084,9 @@ class TracerSession implements Session {
         // Prefill: depth filler and prompt in batches of the context's batch size; logits for
         // the last input token only.
         let row = 0;
+        // The batch before this one, reported once this one is in llama.cpp's hands.
+        let reportDone = 0;
+        let reportMs = 0;
         for (let from = 0; from < input.length; from += chunk) {
           const tokens = input.subarray(from, from + chunk);
           const last = from + tokens.length === input.length;
@@ -1084,7 +1098,13 @@ class TracerSession implements Session {
             last ? Uint32Array.of(tokens.length - 1) : noRows,
           );
           position += tokens.length;
-          await ctx.decodeBatch();
+          const decoded = ctx.decodeBatch();
+          if (reportDone > 0) onPrefillBatch?.(reportDone, input.length, reportMs);
+          await decoded;
+          if (onPrefillBatch !== undefined) {
+            reportDone = position;
+            reportMs = performance.now() - start;
+          }
           if (last) row = rows[0]!;
         }
         prefillMs = performance.now() - start;
