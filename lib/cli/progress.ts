@@ -71,7 +71,7 @@ export class Progress {
   #tokens = 0;
   #lastDrawMs = -Infinity;
   #drawn = false;
-  #prefill: { done: number; total: number; etaSeconds: number } | undefined;
+  #prefill: { done: number; total: number; elapsedMs: number; etaSeconds: number } | undefined;
   #lastPrefillLineMs = -Infinity;
 
   /**
@@ -118,7 +118,7 @@ export class Progress {
   prefill(done: number, total: number, elapsedMs: number): void {
     if (total < PREFILL_PROGRESS_MIN_TOKENS || done <= 0 || this.#current === undefined) return;
     const etaSeconds = (total - done) * (elapsedMs / done) / 1000;
-    this.#prefill = { done, total, etaSeconds };
+    this.#prefill = { done, total, elapsedMs, etaSeconds };
     if (this.#tty) {
       this.#draw(false);
       return;
@@ -133,7 +133,9 @@ export class Progress {
 
   #prefillText(): string {
     const p = this.#prefill!;
-    return `prefill ${p.done}/${p.total} tokens, ETA ${formatDuration(p.etaSeconds)}`;
+    return `prefill ${p.done}/${p.total} tokens in ${(p.elapsedMs / 1000).toFixed(1)} s, ETA ${
+      formatDuration(p.etaSeconds)
+    }`;
   }
 
   /** Records one generated token of the current run. */

@@ -233,7 +233,8 @@ export interface RunSuiteOptions extends SuiteRunOptions {
   /**
    * Asked before anything is written when the plan's prefill alone is estimated to take more
    * than `longPrefillSeconds`. The estimate: a probe run (one batch of depth filler and one
-   * output token, not recorded) measures the prefill rate, and the plan's input tokens at that
+   * output token, not recorded; run twice, the first pays one-time costs) measures the
+   * prefill rate, and the plan's input tokens at that
    * rate give the time; it is a lower bound where attention cost grows with depth. The probe
    * runs only for plans of at least 8 batches of input tokens. Resolve `false` to stop:
    * `runSuite` then throws an {@linkcode ExperimentError}, having written nothing. Without
@@ -655,7 +656,7 @@ async function checkPrefillTime(
   if (first === undefined) return;
   const batch = first.batchSize;
   if (tokens < 8 * batch) return;
-  const probe = await source.trace("", {
+  const probeOptions = {
     mode: "raw",
     depth: batch - 1,
     maxTokens: 1,
@@ -663,7 +664,10 @@ async function checkPrefillTime(
     batchSize: batch,
     contextSize: plan.contextSize,
     cpuAffinity: plan.pin ?? "off",
-  });
+  } as const;
+  // Twice: a session's first prefill also pays one-time costs (buffers, the model's pages).
+  await source.trace("", probeOptions);
+  const probe = await source.trace("", probeOptions);
   // A source that cannot tell prefill from the first token (an endpoint) gives its ttft.
   const probeMs = probe.summary.prefill_ms ?? probe.summary.ttft_ms;
   if (probeMs === null || !(probeMs > 0)) return;
