@@ -244,9 +244,10 @@ function sessionSettings(plan: SessionPlan): Record<string, unknown> {
  */
 function confirmLongPrefill(estimate: PrefillEstimate): boolean {
   const minutes = Math.round(estimate.seconds / 60);
-  const what = `the plan's prefill alone would take about ${minutes} minutes (${estimate.tokens} input tokens at ${
-    estimate.tokensPerSecond.toFixed(0)
-  } tokens/s, measured by a probe)`;
+  const what =
+    `the plan's prefill alone would take about ${minutes} minutes (${estimate.tokens} input tokens at ${
+      estimate.tokensPerSecond.toFixed(0)
+    } tokens/s, measured by a probe)`;
   if (!Deno.stdin.isTerminal()) {
     fail(`Cannot trace without --yes: ${what}; pass --yes to run it`);
   }

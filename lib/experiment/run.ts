@@ -603,7 +603,12 @@ export async function runSuite(
     counts = await promptCounts(model, definition, gpu);
     // A source that does not know its context size (null) gets what the runs need.
     const limit = model.info.context_size;
-    const needed = neededContext(definition, counts, limit ?? Infinity, "the source's context size");
+    const needed = neededContext(
+      definition,
+      counts,
+      limit ?? Infinity,
+      "the source's context size",
+    );
     contextSize = limit ?? needed;
   }
   try {

@@ -58,8 +58,27 @@ Deno.test({
 // Q8_0), and, for the types that need an importance matrix elsewhere, one file each with the
 // type on the token embedding (which never needs one).
 const PER_TENSOR = [
-  "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ3_S",
-  "IQ4_XS", "BF16", "F16", "F32", "TQ1_0", "TQ2_0", "MXFP4", "NVFP4", "Q1_0", "Q2_0",
+  "Q4_0",
+  "Q4_1",
+  "Q5_0",
+  "Q5_1",
+  "Q2_K",
+  "Q3_K",
+  "Q4_K",
+  "Q5_K",
+  "Q6_K",
+  "IQ4_NL",
+  "IQ3_S",
+  "IQ4_XS",
+  "BF16",
+  "F16",
+  "F32",
+  "TQ1_0",
+  "TQ2_0",
+  "MXFP4",
+  "NVFP4",
+  "Q1_0",
+  "Q2_0",
 ];
 const EMBEDDING_ONLY = ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ1_S", "IQ1_M"];
 

@@ -30,7 +30,8 @@ const CASES: [PresetName, SynthDtype, string][] = [
 
 for (const [preset, dtype, fileType] of CASES) {
   Deno.test({
-    name: `\`writeSyntheticModel()\` ${preset} ${dtype} equals llama-quantize ${fileType} of its f16 file`,
+    name:
+      `\`writeSyntheticModel()\` ${preset} ${dtype} equals llama-quantize ${fileType} of its f16 file`,
     sanitizeResources: false,
     async fn() {
       const ours = await tensorData(await testModel(preset, dtype));

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { Xoshiro128 } from "../../lib/synth/_prng.ts";
-import {
-  quantizeQ4_K,
-  quantizeQ5_0,
-  quantizeQ6_K,
-  typeBytes,
-} from "../../lib/synth/_quant.ts";
+import { quantizeQ4_K, quantizeQ5_0, quantizeQ6_K, typeBytes } from "../../lib/synth/_quant.ts";
 import { GgmlType } from "../../lib/gguf/_types.ts";
 import { dequantizeQ4_K, dequantizeQ5_0, dequantizeQ6_K } from "./_dequant.ts";
 
