@@ -45,14 +45,16 @@ let shared: { gpu: GpuChoice; llama: Promise<Llama> } | undefined;
  * The process's Llama instance for a backend choice, created on first use (with no thread cap,
  * so a context's `threads` is exactly what it uses, and never building from source). An
  * instance made for another choice serves `auto` and the backend it actually runs (so a
- * refused `metal` request that loaded the CPU binary leaves `cpu` and `auto` usable).
- * @throws {Error} When an instance for an incompatible backend choice exists already.
+ * refused `metal` request that loaded the CPU binary leaves `cpu` and `auto` usable), and is
+ * returned for an explicit GPU request too: the caller compares its backend with the request
+ * (lib/tracer/backend.ts), since the process cannot load another binding.
+ * @throws {Error} When `cpu` is asked for and the process runs a GPU binding.
  */
 export async function sharedLlama(gpu: GpuChoice): Promise<Llama> {
   if (shared !== undefined && shared.gpu !== gpu) {
     const existing = await shared.llama.catch(() => undefined);
     const loaded = existing?.gpu === false ? "cpu" : existing?.gpu;
-    if (existing !== undefined && (gpu === "auto" || gpu === loaded)) return existing;
+    if (existing !== undefined && (gpu !== "cpu" || loaded === "cpu")) return existing;
     if (shared !== undefined) {
       throw new Error(
         `Cannot open a session with gpu "${gpu}": this process already uses gpu "${shared.gpu}" (node-llama-cpp keeps one llama.cpp binding per process)`,

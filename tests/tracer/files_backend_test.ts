@@ -23,11 +23,11 @@ Deno.test({
         error.message ===
           'Cannot open session with gpu "metal": node-llama-cpp loaded the cpu backend on this machine; use gpu "auto" or "cpu"',
     );
+    // The process now runs the CPU binding (one per process): vulkan is refused by it.
     await assert.rejects(
       openSession(model, { gpu: "vulkan", threads: 1 }),
       (error) =>
-        error instanceof BackendError && error.requested === "vulkan" && error.loaded === "none" &&
-        /has no llama.cpp binary for it/.test(error.message),
+        error instanceof BackendError && error.requested === "vulkan" && error.loaded === "cpu",
     );
     const session = await openSession(model, { gpu: "cpu", threads: 1 });
     try {
@@ -66,6 +66,39 @@ for (const [fileType, dominant] of [["Q4_K_M", "Q4_K"], ["Q6_K", "Q6_K"], ["IQ4_
     },
   });
 }
+
+Deno.test({
+  name: "`countPromptTokens()` refuses gpu vulkan with a BackendError in a fresh process",
+  ...native,
+  async fn() {
+    // A fresh process: node-llama-cpp has no vulkan binary here.
+    const code = `
+      import { countPromptTokens } from "./lib/tracer/tracer.ts";
+      import { BackendError } from "./lib/tracer/backend.ts";
+      try {
+        await countPromptTokens(Deno.args[0], [{ text: "hi" }], { gpu: "vulkan" });
+      } catch (error) {
+        if (error instanceof BackendError) {
+          console.log(error.loaded + " | " + error.message);
+          Deno.exit(0);
+        }
+        throw error;
+      }
+      Deno.exit(1);`;
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=ts", code, await testModel("lfm2-tiny")],
+      cwd: new URL("../../", import.meta.url),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(run.stdout).trim();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    assert.equal(
+      text,
+      'none | Cannot count prompt tokens with gpu "vulkan": node-llama-cpp has no llama.cpp binary for it on this machine; use gpu "auto" or "cpu"',
+    );
+  },
+});
 
 Deno.test({
   name: "`TraceOptions.onPrefillBatch` reports every prefill batch but the last, in order",
