@@ -60,6 +60,8 @@ const DEFAULT_CONTEXT = 4096;
  */
 export class ExperimentError extends Error {
   /**
+   * Makes an error about bad input to a suite run.
+   *
    * @param message One line: what was wrong, which value, what to do.
    * @param options The underlying error, if any.
    */

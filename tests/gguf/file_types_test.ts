@@ -49,7 +49,11 @@ Deno.test({
       const info = await readGguf(await llamaQuantized("lfm2-small", fileType));
       assert.equal(info.fileType, fileType);
       assert.equal(info.quantization, fileType);
-      assert.equal(info.dominantQuantization, dominant, `${fileType}: ${JSON.stringify(info.tensorTypeBytes)}`);
+      assert.equal(
+        info.dominantQuantization,
+        dominant,
+        `${fileType}: ${JSON.stringify(info.tensorTypeBytes)}`,
+      );
       assertLayout(info);
     }
   },
