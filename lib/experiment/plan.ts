@@ -147,6 +147,41 @@ export function parsePlan(value: unknown, source: string): SessionPlan {
 }
 
 /**
+ * A plan as a summary reads it: any object with a list of planned runs (so also plans of a
+ * later version, or partial ones); the other fields when present.
+ */
+export type StoredPlan = Partial<SessionPlan> & Pick<SessionPlan, "runs">;
+
+/**
+ * Reads a stored plan leniently, for summaries: the `plan_json` column (or `plan.json` text)
+ * parsed, when it is an object with a `runs` list. Use {@linkcode parsePlan} to check a plan
+ * fully before resuming it.
+ *
+ * @param text The stored JSON text; empty for a session without a plan.
+ * @returns The plan, or undefined when there is none (a session written without a plan, or
+ * text that is not a plan).
+ *
+ * @example A plan, and no plan
+ * ```ts
+ * import { planFromJson } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(planFromJson('{"planVersion":1,"runs":[{"promptId":"a"}]}')?.runs.length, 1);
+ * assert.equal(planFromJson(""), undefined);
+ * assert.equal(planFromJson("{}"), undefined);
+ * ```
+ */
+export function planFromJson(text: string): StoredPlan | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isRecord(value) && Array.isArray(value.runs) ? value as unknown as StoredPlan : undefined;
+}
+
+/**
  * The prompt ids of a plan in order of first planned run (the order a summary lists them in).
  *
  * @param plan The plan.
@@ -154,13 +189,13 @@ export function parsePlan(value: unknown, source: string): SessionPlan {
  *
  * @example Prompts in plan order
  * ```ts
- * import { planPromptOrder, type SessionPlan } from "@tokentrace/tokentrace";
+ * import { planPromptOrder, type PlannedRun } from "@tokentrace/tokentrace";
  * import assert from "node:assert/strict";
  *
- * const plan = { runs: [{ promptId: "b" }, { promptId: "a" }, { promptId: "b" }] };
- * assert.deepEqual(planPromptOrder(plan as unknown as SessionPlan), ["b", "a"]);
+ * const runs = [{ promptId: "b" }, { promptId: "a" }, { promptId: "b" }] as PlannedRun[];
+ * assert.deepEqual(planPromptOrder({ runs }), ["b", "a"]);
  * ```
  */
-export function planPromptOrder(plan: SessionPlan): string[] {
-  return [...new Set(plan.runs.map((run) => run.promptId))];
+export function planPromptOrder(plan: Pick<SessionPlan, "runs">): string[] {
+  return [...new Set(plan.runs.map((run) => String(run.promptId)))];
 }

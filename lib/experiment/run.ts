@@ -32,8 +32,8 @@ import {
 import { BackendError } from "../tracer/backend.ts";
 import { DatasetWriter, type RunRow } from "../dataset/dataset.ts";
 
-/** The default dataset directory of {@linkcode runSuite}. */
-const DEFAULT_OUT = "data/traces";
+/** The default dataset directory of {@linkcode runSuite} (and of `deno task trace`). */
+export const DEFAULT_OUT = "data/traces";
 /** The estimated plan prefill time above which `confirmLongPrefill` is asked, seconds. */
 const LONG_PREFILL_SECONDS = 600;
 /** The default batch size for runs (llama.cpp's default). */
@@ -52,15 +52,18 @@ const DEFAULT_CONTEXT = 4096;
  * import { ExperimentError, runSuite } from "@tokentrace/tokentrace";
  * import assert from "node:assert/strict";
  *
+ * const out = await Deno.makeTempDir();
  * await assert.rejects(
- *   runSuite("no/such/model.gguf", "default", { out: await Deno.makeTempDir() }),
+ *   runSuite("no/such/model.gguf", "default", { out }),
  *   (error) => error instanceof ExperimentError && /no such file/.test(error.message),
  * );
+ * assert.deepEqual([...Deno.readDirSync(out)], []); // nothing written
+ * await Deno.remove(out);
  * ```
  */
 export class ExperimentError extends Error {
   /**
-   * Makes an error about bad input to a suite run.
+   * Creates the error.
    *
    * @param message One line: what was wrong, which value, what to do.
    * @param options The underlying error, if any.
@@ -434,23 +437,31 @@ function suiteJson(suite: Suite): Record<string, unknown> {
   };
 }
 
-/** The suite after the options that override it, validated again as a whole. */
+/**
+ * The suite after the options that override it. The overridden suite is validated again as a
+ * whole (as JSON, by `parseSuite()`), so a bad override fails like a bad suite file; the
+ * returned suite keeps the key order of the given one (plan.json stays byte-identical to what
+ * `deno task trace` wrote before the runner moved here).
+ */
 function applyOverrides(suite: Suite, source: string, options: RunSuiteOptions): Suite {
   const { threads, repetitions, warmup, maxTokens, depth, seed } = options;
-  const json = suiteJson(suite);
-  const sweeps = { ...suite.sweeps } as Record<string, unknown>;
-  if (threads !== undefined) sweeps.threads = typeof threads === "number" ? [threads] : threads;
-  if (depth !== undefined) sweeps.depth = depth;
-  return parseSuite({
-    ...json,
+  const threadList = typeof threads === "number" ? [threads] : threads;
+  const overridden: Suite = {
+    ...suite,
     prompts: maxTokens === undefined
-      ? json.prompts
-      : (json.prompts as Record<string, unknown>[]).map((p) => ({ ...p, maxTokens })),
-    ...(repetitions === undefined ? {} : { repetitions }),
-    ...(warmup === undefined ? {} : { warmup }),
-    ...(seed === undefined ? {} : { seed }),
-    sweeps,
-  }, source);
+      ? suite.prompts
+      : suite.prompts.map((prompt) => ({ ...prompt, maxTokens })),
+    repetitions: repetitions ?? suite.repetitions,
+    warmup: warmup ?? suite.warmup,
+    seed: seed ?? suite.seed,
+    sweeps: {
+      ...suite.sweeps,
+      ...(threadList === undefined ? {} : { threads: threadList }),
+      ...(depth === undefined ? {} : { depth }),
+    },
+  };
+  parseSuite(suiteJson(overridden), source);
+  return overridden;
 }
 
 async function loadSuiteInput(suite: string | object): Promise<{ suite: Suite; name: string }> {
