@@ -9,8 +9,8 @@
 /**
  * Version of the on-disk dataset layout and columns. Bump on any incompatible change.
  * 1: first release. 2: `runs.cpu_affinity` added (readers of 2 refuse 1's files).
- * 3: engine-neutral counters (`runs.engine_*` replace `runs.llama_*`) and the session's source
- * (`source`, `endpoint_url`, `engine_name`, `engine_version`); version 2 files are upgraded on
+ * 3: engine-neutral counters (`runs.engine_*` replace `runs.llama_*`), the session's source
+ * (`source`, `endpoint_url`, `engine_name`, `engine_version`) and `tokens.chunk_tokens`; version 2 files are upgraded on
  * read (see `upgradeTable()` in lib/dataset/upgrade.ts), version 1 files are refused.
  */
 export const SCHEMA_VERSION = 3;
@@ -223,6 +223,12 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("piece_bytes", "int32", "bytes", "UTF-8 byte length of the token's own bytes."),
     c("t_ms", "float64", "ms", "Time since run start when the token became available."),
     c("latency_ms", "float64", "ms", "t_ms minus the previous token's t_ms (token 0: ttft)."),
+    c(
+      "chunk_tokens",
+      "int32",
+      "tokens",
+      "Tokens that arrived with this one in one read: 1 in-process and for a server chunk of one token; k > 1 for each of k tokens of one chunk (same t_ms; the first has the latency, the others 0); 0 when the row stands for a whole chunk whose tokens could not be counted.",
+    ),
   ],
 };
 

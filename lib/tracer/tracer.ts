@@ -84,8 +84,8 @@ export interface SessionInfo {
   cpu_math_cores: number | null;
   /** Total system memory in bytes. */
   memory_bytes: number;
-  /** Backend asked for. */
-  gpu_requested: GpuChoice;
+  /** Backend asked for; empty for an endpoint. */
+  gpu_requested: GpuChoice | "";
   /** Backend in use: `metal`, `cuda`, `vulkan` or `cpu`. */
   backend: string;
   /** GPU device names, comma-separated; empty on CPU. */
@@ -332,6 +332,8 @@ export interface TokenColumns {
   t_ms: Float64Array;
   /** t_ms minus the previous token's t_ms (token 0: ttft), ms. */
   latency_ms: Float64Array;
+  /** Tokens that arrived in the same read as this one (1 in-process; see {@linkcode SCHEMA}). */
+  chunk_tokens: Int32Array;
 }
 
 /** A traced run: its summary and its tokens. */
@@ -1134,6 +1136,7 @@ class TracerSession implements Session {
         piece_bytes: pieceBytes,
         t_ms: times,
         latency_ms: latency,
+        chunk_tokens: new Int32Array(n).fill(1),
       },
     };
   }
