@@ -93,6 +93,7 @@ export {
   type TokenEvent,
   type TraceOptions,
   type TraceResult,
+  type TraceSource,
   type TraceStream,
 } from "./lib/tracer/tracer.ts";
 
@@ -129,6 +130,25 @@ export {
   type SuiteSampling,
   type SuiteSweeps,
 } from "./lib/experiment/suite.ts";
+export {
+  parsePlan,
+  PLAN_VERSION,
+  type PlanModel,
+  planPromptOrder,
+  type SessionPlan,
+} from "./lib/experiment/plan.ts";
+export {
+  ExperimentError,
+  readPlan,
+  resumeSuite,
+  type ResumeSuiteOptions,
+  runSuite,
+  type RunSuiteOptions,
+  type SuiteProgress,
+  type SuiteResult,
+  type SuiteRunOptions,
+  type SuiteStart,
+} from "./lib/experiment/run.ts";
 export {
   compareThreads,
   type CompareThreadsOptions,

@@ -10,13 +10,13 @@ import { hostInfo, sha256File } from "../schema/_env.ts";
 import { readGguf } from "../gguf/gguf.ts";
 import type {
   RunSummary,
-  Session,
   SessionInfo,
   StopReason,
   TokenColumns,
   TokenEvent,
   TraceOptions,
   TraceResult,
+  TraceSource,
   TraceStream,
 } from "../tracer/tracer.ts";
 
@@ -71,8 +71,8 @@ export class EndpointError extends Error {
   }
 }
 
-/** An endpoint session: a {@linkcode Session} whose runs go through a server's HTTP API. */
-export interface EndpointSession extends Session {
+/** An endpoint session: a trace source whose runs go through a server's HTTP API. */
+export interface EndpointSession extends TraceSource {
   /** The API in use. */
   readonly api: EndpointApi;
   /** The model asked for. */

@@ -19,6 +19,7 @@ import tQuantile from "@stdlib/stats-base-dists-t-quantile";
 import { LEVEL, tEstimate } from "../stats/stats.ts";
 import type { Estimate } from "../analysis/types.ts";
 import type { Frame, LazyFrame } from "../schema/frame.ts";
+import { planFromJson, planPromptOrder } from "../experiment/plan.ts";
 
 /** Figures of a prompt's warm-up run(s), kept apart from the measured figures. */
 export interface WarmupSummary {
@@ -680,19 +681,10 @@ export function summarizeSession(
   const runIds = new Set(column(runs, "run_id") as string[]);
   const affinity = column(runs, "cpu_affinity").map(String);
   const tokens = collect(dataset.tokens).filter(ofSession);
-  let planned = runIds.size;
-  let planOrder: string[] = [];
-  try {
-    const plan = JSON.parse(String(value("plan_json"))) as {
-      runs?: { promptId?: string }[];
-    };
-    if (Array.isArray(plan.runs)) {
-      planned = plan.runs.length;
-      planOrder = [...new Set(plan.runs.map((run) => String(run.promptId)))];
-    }
-  } catch {
-    // No readable plan: a library session; keep the counts of what is on disk.
-  }
+  // Without a plan (a session written by hand with DatasetWriter), count what is on disk.
+  const plan = planFromJson(String(value("plan_json") ?? ""));
+  const planned = plan?.runs.length ?? runIds.size;
+  const planOrder = plan === undefined ? [] : planPromptOrder(plan);
   const root = datasetDir.replace(/\/+$/, "") || ".";
   const order = promptOrder ?? planOrder;
   return {
@@ -709,7 +701,8 @@ export function summarizeSession(
       threads: value("threads") === null ? NaN : Number(value("threads")),
       pinnedRuns: affinity.filter((a) => a !== "").length,
       pinnedCpus: [...new Set(affinity.filter((a) => a !== ""))].sort(),
-      runsDone: runIds.size,
+      // Runs the source failed in (stop reason error) are recorded but not done.
+      runsDone: column(runs, "stop_reason").filter((reason) => reason !== "error").length,
       runsPlanned: planned,
       datasetDir: root,
       sessionDir: `${root}/session=${sessionId}`,

@@ -365,12 +365,73 @@ export interface TraceStream extends AsyncIterable<TokenEvent> {
   readonly result: Promise<TraceResult>;
 }
 
+/**
+ * Anything that traces runs one at a time the way a {@linkcode Session} does: the thing an
+ * experiment runs on (see `runSuite()`). A {@linkcode Session} on a GGUF file is one; another
+ * source (an HTTP endpoint, a recording) implements the same members, filling `info` and each
+ * run's summary and tokens with the columns of `SCHEMA` as well as it can.
+ *
+ * @example A session is a trace source
+ * ```ts
+ * import type { Session, TraceSource } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const asSource = (session: Session): TraceSource => session;
+ * assert.equal(typeof asSource, "function");
+ * ```
+ */
+export interface TraceSource {
+  /** The environment and settings: the `sessions` columns from `host` to `model_preset`. */
+  readonly info: SessionInfo;
+  /**
+   * Warnings the source logged since it opened, oldest first; a runner reports the new ones
+   * after each run. Optional: a source without a log leaves it out.
+   */
+  readonly warnings?: readonly string[];
+  /**
+   * Traces one generation from a clean context.
+   *
+   * @param prompt The prompt text.
+   * @param options Mode, budget, sampling, depth, labels, threads, stop signal.
+   * @returns The run's summary and tokens.
+   */
+  trace(prompt: string, options?: TraceOptions): Promise<TraceResult>;
+  /**
+   * Traces one generation, yielding each token as it becomes available; stops after the token
+   * in flight when `options.signal` aborts (stop reason `interrupted`).
+   *
+   * @param prompt The prompt text.
+   * @param options Mode, budget, sampling, depth, labels, threads, stop signal.
+   * @returns The token events and the run's result.
+   */
+  stream(prompt: string, options?: TraceOptions): TraceStream;
+  /**
+   * Counts the tokens runs would evaluate for prompts (after the chat template in `chat`
+   * mode), so a runner can check that depth + prompt + output fit the context before running.
+   * Optional: without it, the check is left to each run.
+   *
+   * @param prompts The prompts.
+   * @returns One count per prompt, in order.
+   */
+  countPromptTokens?(prompts: readonly PromptText[]): Promise<number[]>;
+  /** Frees what the source holds. */
+  close(): Promise<void>;
+}
+
 /** An open model with its context, ready to trace runs one at a time. */
-export interface Session {
+export interface Session extends TraceSource {
   /** The environment and settings of the session. */
   readonly info: SessionInfo;
   /** Warnings and errors llama.cpp logged since the session opened. */
   readonly warnings: readonly string[];
+  /**
+   * Counts the tokens runs of this session would evaluate for prompts (after the chat
+   * template in `chat` mode; depth filler not included).
+   *
+   * @param prompts The prompts.
+   * @returns One count per prompt, in order.
+   */
+  countPromptTokens(prompts: readonly PromptText[]): Promise<number[]>;
   /**
    * Traces one generation from a clean context.
    *
@@ -608,7 +669,14 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       arrayMeta(gguf, "tokenizer.ggml.tokens").map(String),
       arrayMeta(gguf, "tokenizer.ggml.token_type").map(Number),
     );
-    const session = new TracerSession(llama, llamaModel, info, vocabBytes, warningsFrom);
+    const session = new TracerSession(
+      llama,
+      llamaModel,
+      info,
+      vocabBytes,
+      eogLookup(llamaModel, vocabBytes.length),
+      warningsFrom,
+    );
     const context = await session.useContext(defaultThreads, batchSize, size);
     info.context_size = context.contextSize;
     return session;
@@ -616,6 +684,19 @@ export async function openSession(model: string, options: SessionOptions = {}): 
     await llamaModel.dispose();
     throw error;
   }
+}
+
+/**
+ * End-of-generation flags by token id (1 = the model stops on it), asked of llama.cpp once
+ * per vocabulary entry when the session opens, so the decode loop reads an array instead of
+ * making a native call per token.
+ */
+function eogLookup(model: LlamaModel, vocabSize: number): Uint8Array {
+  const eog = new Uint8Array(vocabSize);
+  for (let token = 0; token < vocabSize; token++) {
+    if (model.isEogToken(token as Token)) eog[token] = 1;
+  }
+  return eog;
 }
 
 /** The tokens a run evaluates for a prompt (after the chat template in chat mode). */
@@ -717,6 +798,7 @@ class TracerSession implements Session {
   readonly #model: LlamaModel;
   readonly #warningsFrom: number;
   readonly #vocabBytes: Int32Array;
+  readonly #eog: Uint8Array;
   readonly #openedAt = performance.now();
   #context: LlamaContext | undefined;
   #sequence: LlamaContextSequence | undefined;
@@ -731,6 +813,7 @@ class TracerSession implements Session {
     model: LlamaModel,
     info: InProcessInfo,
     vocabBytes: Int32Array,
+    eog: Uint8Array,
     warningsFrom: number,
   ) {
     this.#llama = llama;
@@ -738,6 +821,7 @@ class TracerSession implements Session {
     this.#warningsFrom = warningsFrom;
     this.info = info;
     this.#vocabBytes = vocabBytes;
+    this.#eog = eog;
   }
 
   get warnings(): readonly string[] {
@@ -778,6 +862,13 @@ class TracerSession implements Session {
     this.#native = native;
     this.#settings = settings;
     return context;
+  }
+
+  countPromptTokens(prompts: readonly PromptText[]): Promise<number[]> {
+    for (const { mode = "chat" } of prompts) checkMode("count prompt tokens", mode);
+    return Promise.resolve(
+      prompts.map(({ text, mode = "chat" }) => this.#promptTokens(text, mode).length),
+    );
   }
 
   trace(prompt: string, options: TraceOptions = {}): Promise<TraceResult> {
@@ -947,6 +1038,7 @@ class TracerSession implements Session {
       const one = new Uint32Array(1);
       const firstRow = Uint32Array.of(0);
       const noRows = new Uint32Array(0);
+      const eog = this.#eog;
       const model = this.#model;
       let n = 0;
       let position = 0;
@@ -986,7 +1078,7 @@ class TracerSession implements Session {
           ids[n] = token;
           n++;
           onToken?.(n - 1, token, now - start);
-          if (model.isEogToken(token)) {
+          if (token < eog.length ? eog[token] === 1 : model.isEogToken(token)) {
             stopReason = "eos";
             break;
           }

@@ -4,7 +4,7 @@ import { readGguf } from "../../lib/gguf/gguf.ts";
 import { writeGguf } from "../../lib/gguf/_write.ts";
 import { testModel } from "../_models.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 interface Output {
   code: number;
