@@ -97,6 +97,15 @@ export {
   type TraceStream,
 } from "./lib/tracer/tracer.ts";
 
+// --- endpoint (tracing through a server's streaming HTTP API)
+export {
+  type EndpointApi,
+  EndpointError,
+  type EndpointOptions,
+  type EndpointSession,
+  openEndpointSession,
+} from "./lib/endpoint/endpoint.ts";
+
 // --- dataset
 export {
   type CompactionResult,
