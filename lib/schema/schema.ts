@@ -218,7 +218,7 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("token_index", "int32", "", "Index of the generated token in its run, from 0."),
     c("position", "int32", "tokens", "Context position of the token (depth + prompt + index)."),
     c("phase", "utf8", "", "`prefill` for token 0 (its latency includes prefill), else `decode`."),
-    c("token_id", "int32", "", "Vocabulary id."),
+    c("token_id", "int32", "", "Vocabulary id; -1 through an endpoint (the APIs send no ids)."),
     c("piece", "utf8", "", "Text of the token, decoded with its predecessors as context."),
     c("piece_bytes", "int32", "bytes", "UTF-8 byte length of the token's own bytes."),
     c("t_ms", "float64", "ms", "Time since run start when the token became available."),
