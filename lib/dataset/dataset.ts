@@ -179,7 +179,11 @@ export function tableFrame(table: TableName, columns: Record<string, ColumnValue
         `Cannot build the ${table} table: column "${col.name}" has ${values.length} values, expected ${height}`,
       );
     }
-    return pl.Series(col.name, values as unknown[], DTYPES[col.type]);
+    // A typed Series turns null into 0: build columns holding nulls untyped, then cast.
+    const list = values as unknown[];
+    return Array.prototype.some.call(list, (v) => v === null)
+      ? pl.Series(col.name, list).cast(DTYPES[col.type])
+      : pl.Series(col.name, list, DTYPES[col.type]);
   });
   return pl.DataFrame(series);
 }

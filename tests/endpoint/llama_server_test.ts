@@ -277,10 +277,13 @@ Deno.test("a server that hangs mid-run: the per-token timeout ends the run, --re
         id: "long",
         class: "simple",
         text: "Once upon a time",
-        maxTokens: 400,
+        maxTokens: 200,
         mode: "raw",
       }],
       repetitions: 6,
+      // Greedy: the same 200 tokens every run (further on, llama-server's output parser rejects
+      // this random-weight text, which would be a failure of its own).
+      sampling: { temperature: 0, topK: 40, topP: 0.95, seed: 5 },
     });
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -347,7 +350,7 @@ Deno.test("a server that hangs mid-run: the per-token timeout ends the run, --re
     const afterRuns = (after.runs as pl.DataFrame).toRecords();
     const planned = afterRuns.filter((r) => Number(r.order_index) < 6);
     assert.deepEqual(planned.map((r) => r.order_index), [0, 1, 2, 3, 4, 5]);
-    assert.ok(planned.every((r) => r.stop_reason === "max_tokens" && r.output_tokens === 400));
+    assert.ok(planned.every((r) => r.stop_reason === "max_tokens" && r.output_tokens === 200));
     // The runs finished before the failure are unchanged.
     for (const run of finished) {
       const again = afterRuns.find((r) => r.run_id === run.run_id)!;
