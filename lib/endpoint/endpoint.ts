@@ -8,6 +8,7 @@
 
 import { hostInfo, sha256File } from "../schema/_env.ts";
 import { readGguf } from "../gguf/gguf.ts";
+import { invalidUtf8Tokens } from "./_utf8.ts";
 import type {
   RunSummary,
   SessionInfo,
@@ -429,8 +430,16 @@ class HttpSession implements EndpointSession {
   readonly #facts: ServerFacts;
   readonly #openedAt = performance.now();
   #busy = false;
+  readonly #banned: readonly number[];
 
-  constructor(http: Http, facts: ServerFacts, modelName: string, info: SessionInfo) {
+  constructor(
+    http: Http,
+    facts: ServerFacts,
+    modelName: string,
+    info: SessionInfo,
+    banned: readonly number[],
+  ) {
+    this.#banned = banned;
     this.#http = http;
     this.#facts = facts;
     this.api = facts.api;
@@ -519,6 +528,11 @@ class HttpSession implements EndpointSession {
       // llama-server: keep generating past end-of-generation, and count tokens per chunk.
       ignore_eos: true,
       timings_per_token: true,
+      // A synthetic model's random text can hold bytes that are not UTF-8, which llama-server
+      // (at node-llama-cpp's bundled commit) ends the stream for; such tokens are banned.
+      ...(this.#banned.length === 0
+        ? {}
+        : { logit_bias: this.#banned.map((id) => [id, false]) }),
     };
     return mode === "chat"
       ? {
@@ -841,6 +855,8 @@ interface LocalModel {
   sha256: string;
   synthetic: boolean;
   preset: string;
+  /** Synthetic byte-level BPE models: token ids that are not valid UTF-8 alone (see below). */
+  invalidUtf8: number[];
 }
 
 async function localModel(base: string, path: string): Promise<LocalModel | undefined> {
@@ -848,9 +864,10 @@ async function localModel(base: string, path: string): Promise<LocalModel | unde
   if (path === "" || !["127.0.0.1", "localhost", "[::1]"].includes(host)) return undefined;
   try {
     const gguf = await readGguf(path);
-    const preset = gguf.metadata["tokentrace.preset"] as
-      | { type?: string; value?: unknown }
-      | undefined;
+    const meta = (key: string) =>
+      gguf.metadata[key] as { type?: string; value?: unknown; values?: unknown[] } | undefined;
+    const preset = meta("tokentrace.preset");
+    const byteLevel = meta("tokenizer.ggml.model")?.value === "gpt2";
     return {
       architecture: gguf.architecture ?? "",
       parameters: gguf.parameterCount,
@@ -860,6 +877,12 @@ async function localModel(base: string, path: string): Promise<LocalModel | unde
       sha256: await sha256File(path),
       synthetic: gguf.synthetic,
       preset: preset?.type === "string" ? String(preset.value) : "",
+      invalidUtf8: gguf.synthetic && byteLevel
+        ? invalidUtf8Tokens(
+          (meta("tokenizer.ggml.tokens")?.values ?? []).map(String),
+          (meta("tokenizer.ggml.token_type")?.values ?? []).map(Number),
+        )
+        : [],
     };
   } catch {
     return undefined;
@@ -981,5 +1004,5 @@ export async function openEndpointSession(
     model_synthetic: file?.synthetic ?? false,
     model_preset: file?.preset ?? "",
   };
-  return new HttpSession(http, facts, model, info);
+  return new HttpSession(http, facts, model, info, file?.invalidUtf8 ?? []);
 }
