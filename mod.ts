@@ -98,6 +98,15 @@ export {
 } from "./lib/tracer/tracer.ts";
 export { BackendError, type BackendErrorOptions } from "./lib/tracer/backend.ts";
 
+// --- endpoint (tracing through a server's streaming HTTP API)
+export {
+  type EndpointApi,
+  EndpointError,
+  type EndpointOptions,
+  type EndpointSession,
+  openEndpointSession,
+} from "./lib/endpoint/endpoint.ts";
+
 // --- dataset
 export {
   type CompactionResult,

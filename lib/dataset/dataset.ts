@@ -155,7 +155,7 @@ export type ColumnValues = ArrayLike<unknown>;
  * const frame = tableFrame("tokens", {
  *   session_id: ["s"], run_id: ["s-000000"], token_index: [0], position: [12],
  *   phase: ["prefill"], token_id: [42], piece: [" hi"], piece_bytes: [3],
- *   t_ms: [20.5], latency_ms: [20.5],
+ *   t_ms: [20.5], latency_ms: [20.5], chunk_tokens: [1],
  * });
  * assert.equal(frame.height, 1);
  * assert.equal(frame.columns[0], "session_id");
@@ -179,7 +179,11 @@ export function tableFrame(table: TableName, columns: Record<string, ColumnValue
         `Cannot build the ${table} table: column "${col.name}" has ${values.length} values, expected ${height}`,
       );
     }
-    return pl.Series(col.name, values as unknown[], DTYPES[col.type]);
+    // A typed Series turns null into 0: build columns holding nulls untyped, then cast.
+    const list = values as unknown[];
+    return Array.prototype.some.call(list, (v) => v === null)
+      ? pl.Series(col.name, list).cast(DTYPES[col.type])
+      : pl.Series(col.name, list, DTYPES[col.type]);
   });
   return pl.DataFrame(series);
 }
@@ -525,7 +529,7 @@ export class DatasetWriter {
    * }, {
    *   token_index: Int32Array.of(0), position: Int32Array.of(2), phase: ["prefill"],
    *   token_id: Int32Array.of(7), piece: ["!"], piece_bytes: Int32Array.of(1),
-   *   t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21),
+   *   t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21), chunk_tokens: Int32Array.of(1),
    * });
    * assert.equal(runId, `${writer.sessionId}-000000`);
    * assert.equal((await readDataset(dir)).runs.height, 1);
@@ -616,6 +620,7 @@ export class DatasetWriter {
    *   phase: ["prefill", "decode", "prefill", "decode"], token_id: Int32Array.of(7, 8, 7, 9),
    *   piece: ["!", " a", "!", " b"], piece_bytes: Int32Array.of(1, 2, 1, 2),
    *   t_ms: Float64Array.of(21, 31, 21, 31), latency_ms: Float64Array.of(21, 10, 21, 10),
+   *   chunk_tokens: Int32Array.of(1, 1, 1, 1),
    * });
    * assert.deepEqual(ids, [`${writer.sessionId}-000000`, `${writer.sessionId}-000001`]);
    * await writer.finish("complete");
@@ -1137,7 +1142,7 @@ async function compact(datasetDir: string, sessionId: string): Promise<Compactio
  *   }, {
  *     token_index: Int32Array.of(0), position: Int32Array.of(2), phase: ["prefill"],
  *     token_id: Int32Array.of(7), piece: ["!"], piece_bytes: Int32Array.of(1),
- *     t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21),
+ *     t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21), chunk_tokens: Int32Array.of(1),
  *   });
  * }
  * assert.deepEqual(await compactSession(writer.sessionDir), { runs: 3, tokens: 3 });

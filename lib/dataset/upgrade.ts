@@ -24,10 +24,10 @@ const DTYPES = {
  * Schema 2 to 3: the `runs.llama_*` counters become the engine-neutral `runs.engine_*`
  * (same values: version 2 sessions were all traced in-process by llama.cpp), and sessions gain
  * their source: `source` `in-process`, `endpoint_url` empty, `engine_name` `llama.cpp` and
- * `engine_version` the session's `llama_cpp_release`. Version 2's `model_quantization` was the
- * dominant tensor type: it becomes `model_dominant_type` too (and stays the
- * `model_quantization`, unknown as a file type then), and `model_type_shares` is empty
- * (unknown). Tokens are unchanged.
+ * `engine_version` the session's `llama_cpp_release`; tokens gain `chunk_tokens` 1. Version
+ * 2's `model_quantization` was the dominant tensor type: it becomes `model_dominant_type` too
+ * (and stays the `model_quantization`, unknown as a file type then), and `model_type_shares`
+ * is empty (unknown).
  *
  * New session columns of schema 3 add their version 2 value to `sessionColumns` below.
  */
@@ -51,7 +51,8 @@ function upgradeV2ToV3(table: TableName, frame: pl.LazyDataFrame): pl.LazyDataFr
     ];
     return frame.withColumns(...sessionColumns);
   }
-  return frame;
+  // Every version 2 token was traced in-process: one token per read.
+  return frame.withColumns(pl.lit(1).cast(pl.Int32).alias("chunk_tokens"));
 }
 
 /** One step per version: `STEPS[v]` upgrades version v's tables to version v + 1. */
@@ -76,7 +77,7 @@ const STEPS: Readonly<
  * newer than the current version.
  * @throws {Error} From Polars, when the frame lacks a column the upgrade needs (a foreign file).
  *
- * @example Upgrade a version 2 tokens table (unchanged by the step to 3); refuse version 1
+ * @example Upgrade a version 2 tokens table (it gains `chunk_tokens` 1); refuse version 1
  * ```ts
  * import { upgradeTable } from "./upgrade.ts";
  * import { tableFrame } from "./dataset.ts";
@@ -85,11 +86,12 @@ const STEPS: Readonly<
  * const v2 = tableFrame("tokens", {
  *   session_id: ["s"], run_id: ["s-000000"], token_index: [0], position: [12],
  *   phase: ["prefill"], token_id: [42], piece: [" hi"], piece_bytes: [3],
- *   t_ms: [20.5], latency_ms: [20.5],
+ *   t_ms: [20.5], latency_ms: [20.5], chunk_tokens: [1],
  * });
- * const v3 = upgradeTable("tokens", 2, v2.lazy()).collectSync();
+ * const v3 = upgradeTable("tokens", 2, v2.drop("chunk_tokens").lazy()).collectSync();
  * assert.deepEqual(v3.columns, v2.columns);
  * assert.equal(v3.getColumn("t_ms").get(0), 20.5);
+ * assert.equal(v3.getColumn("chunk_tokens").get(0), 1);
  * assert.throws(() => upgradeTable("tokens", 1, v2.lazy()), RangeError);
  * ```
  */

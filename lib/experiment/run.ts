@@ -272,8 +272,17 @@ export interface SuiteResult {
   readonly sessionDir: string;
   /** The dataset directory (read it with `readDataset()`). */
   readonly datasetDir: string;
-  /** `complete`, or `interrupted` when the signal stopped the session. */
+  /**
+   * `complete`, or `interrupted` when the signal stopped the session or the source failed
+   * mid-run (then `error` says why).
+   */
   readonly status: "complete" | "interrupted";
+  /**
+   * Why the source failed mid-run, when it did: that run is recorded with stop reason `error`
+   * at an `order_index` after the plan's, and the session stops; resuming runs its planned
+   * position again. Absent otherwise.
+   */
+  readonly error?: string;
   /** Runs of the plan on disk. */
   readonly runsDone: number;
   /** Runs run by this call. */
@@ -614,33 +623,32 @@ export async function runSuite(
   } else {
     source = model;
     counts = await promptCounts(model, definition, gpu);
-    // A source that does not know its context size (null) gets what the runs need.
-    const limit = model.info.context_size;
-    const needed = neededContext(
-      definition,
-      counts,
-      limit ?? Infinity,
-      "the source's context size",
-    );
-    contextSize = limit ?? needed;
+    // An endpoint may not say its context size (null): then each run finds out.
+    contextSize = model.info.context_size ?? 0;
+    if (model.info.context_size !== null) {
+      neededContext(definition, counts, contextSize, "the source's context size");
+    }
   }
   try {
     const info = source.info;
     // "cores" becomes 1..physical cores here, once; plan.json keeps the list for resuming.
     const resolved = resolveSuite(definition, { cores: info.cpu_math_cores ?? undefined });
+    // An endpoint's threads are the server's and unknown (null): its runs record null, and
+    // the plan's thread count (1) only fills the plan's shape.
+    const threads = info.threads ?? 1;
     const plan: SessionPlan = {
       planVersion: PLAN_VERSION,
       suite: loaded.name,
       suiteDefinition: resolved,
       ...(definition.sweeps.threads === "cores" ? { threadsGiven: "cores" as const } : {}),
       model: { path: info.model_path, sha256: info.model_sha256, synthetic: info.model_synthetic },
-      gpu: typeof model === "string" ? gpu : info.gpu_requested,
+      gpu: typeof model === "string" ? gpu : info.gpu_requested || "auto",
       pin,
       backend: info.backend,
-      threads: info.threads!,
+      threads,
       contextSize,
       promptTokens: counts,
-      runs: expandPlan(resolved, { threads: info.threads!, batchSize: DEFAULT_BATCH_SIZE }),
+      runs: expandPlan(resolved, { threads, batchSize: DEFAULT_BATCH_SIZE }),
     };
     if (options.confirmLongPrefill !== undefined) {
       await checkPrefillTime(source, plan, options.confirmLongPrefill, options.longPrefillSeconds);
@@ -767,7 +775,9 @@ export async function resumeSuite(
   } else {
     source = model;
     const counts = await promptCounts(model, suite, plan.gpu);
-    neededContext(suite, counts, model.info.context_size ?? Infinity, "the source's context size");
+    if (model.info.context_size !== null) {
+      neededContext(suite, counts, model.info.context_size, "the source's context size");
+    }
   }
   try {
     const info = source.info;
@@ -813,7 +823,8 @@ async function runPlan(
     onThreadPoolWait,
     onPrefill,
   } = options;
-  const onDisk = new Set(writer.finishedRuns);
+  // Runs recorded after the plan's positions are failed runs (stop reason error): not done.
+  const onDisk = new Set(writer.finishedRuns.filter((order) => order < plan.runs.length));
   const remaining = plan.runs.filter((run) => !onDisk.has(run.orderIndex));
   const suite = plan.suiteDefinition;
   const pin = plan.pin ?? "off";
@@ -826,6 +837,7 @@ async function runPlan(
   });
   let done = onDisk.size;
   let runsRun = 0;
+  let failure: string | undefined;
   let warningsSeen = source.warnings?.length ?? 0;
   for (const run of remaining) {
     if (signal?.aborted === true) break;
@@ -861,6 +873,20 @@ async function runPlan(
     for (const warning of warnings.slice(warningsSeen)) onWarning?.(warning);
     warningsSeen = warnings.length;
     if (result.summary.stop_reason === "interrupted") break;
+    if (result.summary.stop_reason === "error") {
+      // The source failed mid-run (e.g. a server died or hung): the run is recorded, after
+      // the plan's positions so that resuming runs its planned position again, and the
+      // session stops (interrupted) without counting it as done.
+      const order = Math.max(plan.runs.length, ...writer.finishedRuns.map((o) => o + 1));
+      await writer.writeRun({
+        ...result.summary,
+        order_index: order,
+        repetition: run.repetition,
+        warmup: run.warmup,
+      }, result.tokens);
+      failure = (source as { lastError?: string }).lastError ?? "the source failed mid-run";
+      break;
+    }
     const record = {
       ...result.summary,
       order_index: run.orderIndex,
@@ -877,7 +903,7 @@ async function runPlan(
       planned: run,
     });
   }
-  const status = signal?.aborted === true ? "interrupted" : "complete";
+  const status = signal?.aborted === true || failure !== undefined ? "interrupted" : "complete";
   await writer.finish(status);
   return {
     sessionId: writer.sessionId,
@@ -887,5 +913,6 @@ async function runPlan(
     runsDone: done,
     runsRun,
     plan,
+    ...(failure === undefined ? {} : { error: failure }),
   };
 }

@@ -1464,3 +1464,17 @@ export function validateGguf(info: GgufInfo): void {
   const [first] = findGgufProblems(info);
   if (first !== undefined) throw first;
 }
+
+/**
+ * The `sessions.model_type_shares` text of a file's tensor bytes per type
+ * ({@linkcode GgufInfo.tensorTypeBytes}): `TYPE:share` pairs, largest first, shares to 4
+ * decimals; empty for a file without tensors.
+ */
+export function formatTypeShares(bytes: Readonly<Record<string, number>>): string {
+  const total = Object.values(bytes).reduce((a, b) => a + b, 0);
+  if (total === 0) return "";
+  return Object.entries(bytes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([type, n]) => `${type}:${(n / total).toFixed(4)}`)
+    .join(",");
+}

@@ -645,7 +645,8 @@ export function summarizeSession(
       threads: value("threads") === null ? NaN : Number(value("threads")),
       pinnedRuns: affinity.filter((a) => a !== "").length,
       pinnedCpus: [...new Set(affinity.filter((a) => a !== ""))].sort(),
-      runsDone: runIds.size,
+      // Runs the source failed in (stop reason error) are recorded but not done.
+      runsDone: column(runs, "stop_reason").filter((reason) => reason !== "error").length,
       runsPlanned: planned,
       datasetDir: root,
       sessionDir: `${root}/session=${sessionId}`,

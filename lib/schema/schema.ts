@@ -9,11 +9,11 @@
 /**
  * Version of the on-disk dataset layout and columns. Bump on any incompatible change.
  * 1: first release. 2: `runs.cpu_affinity` added (readers of 2 refuse 1's files).
- * 3: engine-neutral counters (`runs.engine_*` replace `runs.llama_*`) and the session's source
- * (`source`, `endpoint_url`, `engine_name`, `engine_version`); `model_quantization` names
- * llama.cpp's file type, with `model_dominant_type` and `model_type_shares` beside it;
- * version 2 files are upgraded on read (see `upgradeTable()` in lib/dataset/upgrade.ts),
- * version 1 files are refused.
+ * 3: engine-neutral counters (`runs.engine_*` replace `runs.llama_*`), the session's source
+ * (`source`, `endpoint_url`, `engine_name`, `engine_version`) and `tokens.chunk_tokens`;
+ * `model_quantization` names llama.cpp's file type, with `model_dominant_type` and
+ * `model_type_shares` beside it; version 2 files are upgraded on read (see `upgradeTable()` in
+ * lib/dataset/upgrade.ts), version 1 files are refused.
  */
 export const SCHEMA_VERSION = 3;
 
@@ -237,11 +237,17 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("token_index", "int32", "", "Index of the generated token in its run, from 0."),
     c("position", "int32", "tokens", "Context position of the token (depth + prompt + index)."),
     c("phase", "utf8", "", "`prefill` for token 0 (its latency includes prefill), else `decode`."),
-    c("token_id", "int32", "", "Vocabulary id."),
+    c("token_id", "int32", "", "Vocabulary id; -1 through an endpoint (the APIs send no ids)."),
     c("piece", "utf8", "", "Text of the token, decoded with its predecessors as context."),
     c("piece_bytes", "int32", "bytes", "UTF-8 byte length of the token's own bytes."),
     c("t_ms", "float64", "ms", "Time since run start when the token became available."),
     c("latency_ms", "float64", "ms", "t_ms minus the previous token's t_ms (token 0: ttft)."),
+    c(
+      "chunk_tokens",
+      "int32",
+      "tokens",
+      "Tokens that arrived with this one in one read: 1 in-process and for a server chunk of one token; k > 1 for each of k tokens of one chunk (same t_ms; the first has the latency, the others 0); 0 when the row stands for a whole chunk whose tokens could not be counted.",
+    ),
   ],
 };
 

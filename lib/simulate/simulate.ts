@@ -180,6 +180,7 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
     __vocab: pl.Series("__vocab", t.vocab),
     t_ms: pl.Series("t_ms", t.t),
     latency_ms: pl.Series("latency_ms", t.latency),
+    chunk_tokens: pl.Series("chunk_tokens", new Int32Array(t.latency.length).fill(1)),
   })
     .join(runKey, { on: "__run", how: "left" })
     .join(vocabKey, { on: "__vocab", how: "left" })

@@ -16,7 +16,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { hostInfo, sha256File } from "../schema/_env.ts";
-import { readGguf, validateGguf } from "../gguf/gguf.ts";
+import { formatTypeShares, readGguf, validateGguf } from "../gguf/gguf.ts";
 import { tokenPieces, vocabByteLengths } from "./_pieces.ts";
 import type { LlamaPerf } from "./_perf.ts";
 import { type GpuChoice, llamaWarnings, readPerf, resetPerf } from "./_llama.ts";
@@ -85,8 +85,8 @@ export interface SessionInfo {
   cpu_math_cores: number | null;
   /** Total system memory in bytes. */
   memory_bytes: number;
-  /** Backend asked for. */
-  gpu_requested: GpuChoice;
+  /** Backend asked for; empty for an endpoint. */
+  gpu_requested: GpuChoice | "";
   /** Backend in use: `metal`, `cuda`, `vulkan` or `cpu`. */
   backend: string;
   /** GPU device names, comma-separated; empty on CPU. */
@@ -347,6 +347,8 @@ export interface TokenColumns {
   t_ms: Float64Array;
   /** t_ms minus the previous token's t_ms (token 0: ttft), ms. */
   latency_ms: Float64Array;
+  /** Tokens that arrived in the same read as this one (1 in-process; see {@linkcode SCHEMA}). */
+  chunk_tokens: Int32Array;
 }
 
 /** A traced run: its summary and its tokens. */
@@ -509,16 +511,6 @@ function checkMode(what: string, mode: string): void {
       `Cannot ${what}: mode must be "chat" or "raw", found ${JSON.stringify(mode)}`,
     );
   }
-}
-
-/** `TYPE:share` pairs of the tensor bytes per type, largest first, shares to 4 decimals. */
-function formatTypeShares(bytes: Readonly<Record<string, number>>): string {
-  const total = Object.values(bytes).reduce((a, b) => a + b, 0);
-  if (total === 0) return "";
-  return Object.entries(bytes)
-    .sort((a, b) => b[1] - a[1])
-    .map(([type, n]) => `${type}:${(n / total).toFixed(4)}`)
-    .join(",");
 }
 
 function stringMeta(info: { metadata: Readonly<Record<string, unknown>> }, key: string): string {
@@ -1266,6 +1258,7 @@ class TracerSession implements Session {
         piece_bytes: pieceBytes,
         t_ms: times,
         latency_ms: latency,
+        chunk_tokens: new Int32Array(n).fill(1),
       },
     };
   }

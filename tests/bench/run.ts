@@ -207,6 +207,7 @@ async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResul
       piece_bytes: Int32Array.from(get("piece_bytes") as number[]),
       t_ms: Float64Array.from(get("t_ms") as number[]),
       latency_ms: Float64Array.from(get("latency_ms") as number[]),
+      chunk_tokens: Int32Array.from(get("chunk_tokens") as number[]),
     };
   };
   // deno-lint-ignore no-explicit-any

@@ -71,6 +71,7 @@ function fakeRun(order: number, n: number): [RunRecord, TokenColumns] {
     piece_bytes: Int32Array.from(piece, (p) => new TextEncoder().encode(p).length),
     t_ms: t,
     latency_ms: Float64Array.from({ length: n }, (_, i) => (i === 0 ? 30 : t[i]! - t[i - 1]!)),
+    chunk_tokens: new Int32Array(n).fill(1),
   };
   const run: RunRecord = {
     order_index: order,
@@ -545,6 +546,7 @@ function concatTokens(parts: readonly TokenColumns[]): TokenColumns {
     piece_bytes: Int32Array.from(join((t) => t.piece_bytes)),
     t_ms: Float64Array.from(join((t) => t.t_ms)),
     latency_ms: Float64Array.from(join((t) => t.latency_ms)),
+    chunk_tokens: Int32Array.from(join((t) => t.chunk_tokens)),
   };
 }
 
