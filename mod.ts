@@ -96,6 +96,16 @@ export {
   type TraceSource,
   type TraceStream,
 } from "./lib/tracer/tracer.ts";
+export { BackendError, type BackendErrorOptions } from "./lib/tracer/backend.ts";
+
+// --- endpoint (tracing through a server's streaming HTTP API)
+export {
+  type EndpointApi,
+  EndpointError,
+  type EndpointOptions,
+  type EndpointSession,
+  openEndpointSession,
+} from "./lib/endpoint/endpoint.ts";
 
 // --- dataset
 export {
@@ -141,6 +151,8 @@ export {
 } from "./lib/experiment/plan.ts";
 export {
   ExperimentError,
+  type PrefillEstimate,
+  type PrefillProgress,
   readPlan,
   resumeSuite,
   type ResumeSuiteOptions,

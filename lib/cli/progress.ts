@@ -38,6 +38,11 @@ function writeStderr(text: string): void {
   while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
 }
 
+/** Prefills of fewer input tokens than this are not shown (they take a few batches). */
+export const PREFILL_PROGRESS_MIN_TOKENS = 4096;
+/** Without a terminal, prefill progress lines come at most this often, ms. */
+const PREFILL_LINE_MS = 10_000;
+
 /** Formats a duration in seconds as `m:ss` (or `h:mm:ss`). */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -66,6 +71,8 @@ export class Progress {
   #tokens = 0;
   #lastDrawMs = -Infinity;
   #drawn = false;
+  #prefill: { done: number; total: number; elapsedMs: number; etaSeconds: number } | undefined;
+  #lastPrefillLineMs = -Infinity;
 
   /**
    * @param weights One weight per run still to do (e.g. its output token budget).
@@ -98,11 +105,42 @@ export class Progress {
     this.#current = { promptId, weight: this.#weights[index] ?? 0, startMs: this.#now() };
     this.#firstTokenMs = undefined;
     this.#tokens = 0;
+    this.#prefill = undefined;
+    this.#lastPrefillLineMs = -Infinity;
     this.#draw(true);
+  }
+
+  /**
+   * Records the current run's prefill so far (input tokens evaluated, in all, and ms since the
+   * run's clock started): shown as `prefill done/total tokens` with an ETA from the batch rate
+   * when the run prefills at least {@linkcode PREFILL_PROGRESS_MIN_TOKENS} tokens.
+   */
+  prefill(done: number, total: number, elapsedMs: number): void {
+    if (total < PREFILL_PROGRESS_MIN_TOKENS || done <= 0 || this.#current === undefined) return;
+    const etaSeconds = (total - done) * (elapsedMs / done) / 1000;
+    this.#prefill = { done, total, elapsedMs, etaSeconds };
+    if (this.#tty) {
+      this.#draw(false);
+      return;
+    }
+    const now = this.#now();
+    if (now - this.#lastPrefillLineMs < PREFILL_LINE_MS) return;
+    this.#lastPrefillLineMs = now;
+    this.#write(
+      `run ${this.#done + 1}/${this.total} ${this.#current.promptId}: ${this.#prefillText()}\n`,
+    );
+  }
+
+  #prefillText(): string {
+    const p = this.#prefill!;
+    return `prefill ${p.done}/${p.total} tokens in ${(p.elapsedMs / 1000).toFixed(1)} s, ETA ${
+      formatDuration(p.etaSeconds)
+    }`;
   }
 
   /** Records one generated token of the current run. */
   token(): void {
+    this.#prefill = undefined;
     this.#tokens++;
     if (this.#tokens === 1) this.#firstTokenMs = this.#now();
     this.#draw(false);
@@ -164,7 +202,11 @@ export class Progress {
     const text = [
       counts,
       current?.promptId ?? "",
-      current === undefined ? "" : `${this.#tokens} tokens`,
+      current === undefined
+        ? ""
+        : this.#prefill !== undefined
+        ? this.#prefillText()
+        : `${this.#tokens} tokens`,
       rate,
       `ETA ${this.#eta()}`,
     ].filter((part) => part !== "").join("  ");

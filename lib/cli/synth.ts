@@ -26,7 +26,7 @@ const SYNTH_FLAGS: readonly FlagSpec[] = [
     kind: "choice",
     choices: SYNTH_DTYPES,
     defaultText: DEFAULT_DTYPE,
-    help: "weight matrix type (norms stay f32)",
+    help: "weight matrix type (norms stay f32); q4_k_m and q6_k mix types as llama-quantize does",
   },
   { name: "seed", kind: "int", min: 0, defaultText: "0", help: "PRNG seed (0 to 4294967295)" },
   {

@@ -15,6 +15,7 @@ import {
   DEFAULT_OUT,
   ExperimentError,
   parentOf,
+  type PrefillEstimate,
   readPlan,
   resumeSuite,
   runSuite,
@@ -22,6 +23,14 @@ import {
   type SuiteRunOptions,
 } from "../experiment/run.ts";
 import { readDataset } from "../dataset/dataset.ts";
+import { BackendError, loadLlama } from "../tracer/backend.ts";
+import pl from "nodejs-polars";
+import {
+  type EndpointApi,
+  EndpointError,
+  type EndpointSession,
+  openEndpointSession,
+} from "../endpoint/endpoint.ts";
 import { formatSummary, summarizeSession, type TraceSummary } from "../present/summary.ts";
 
 /** The model used when `--model` is not given: made once by the synth module. */
@@ -124,11 +133,53 @@ export const TRACE_FLAGS: readonly FlagSpec[] = [
     help: "summary format on stdout",
   },
   {
+    name: "endpoint",
+    kind: "string",
+    placeholder: "<url>",
+    defaultText: "",
+    help: "trace a server's streaming HTTP API (e.g. http://127.0.0.1:8080) instead of a GGUF file",
+  },
+  {
+    name: "api",
+    kind: "choice",
+    choices: ["openai", "ollama"],
+    placeholder: "openai|ollama",
+    defaultText: "detected",
+    help: "the endpoint's API: OpenAI-compatible (llama-server, vLLM, LM Studio) or Ollama",
+  },
+  {
+    name: "model-name",
+    kind: "string",
+    placeholder: "<name>",
+    defaultText: "the server's only model",
+    help: "model to ask the endpoint for, when it hosts several",
+  },
+  {
+    name: "api-key-env",
+    kind: "string",
+    placeholder: "<VAR>",
+    defaultText: "",
+    help: "environment variable holding the endpoint's API key (never stored)",
+  },
+  {
+    name: "token-timeout",
+    kind: "string",
+    placeholder: "<seconds>",
+    defaultText: "60",
+    help: "endpoint: longest wait for the next bytes; past it the run ends with stop reason error",
+  },
+  {
     name: "resume",
     kind: "string",
     placeholder: "<session dir>",
     defaultText: "",
     help: "run the remaining planned runs of an interrupted session",
+  },
+  {
+    name: "yes",
+    kind: "bool",
+    defaultText: "",
+    help: "run a plan whose prefill alone would take over 10 minutes without asking",
   },
   { name: "help", kind: "bool", defaultText: "", help: "show this help" },
 ];
@@ -140,6 +191,9 @@ const HELP_TEXT = formatHelp(
     "to a Parquet dataset, shows progress on stderr and prints a per-prompt summary on stdout.",
     "Ctrl-C stops after the token in flight, keeps every finished run and marks the session",
     "interrupted (exit 130); --resume <session dir> runs what is left. Bad input exits 2.",
+    "With --endpoint <url> the runs go through a server's streaming HTTP API instead; a run",
+    "the server fails in is recorded with stop reason error, the session stops (exit 1) and",
+    "--resume runs the rest once the server is back.",
   ].join("\n"),
   TRACE_FLAGS,
 );
@@ -229,8 +283,31 @@ function sessionSettings(plan: SessionPlan): Record<string, unknown> {
   };
 }
 
-function isNoBinary(error: unknown): boolean {
-  return (error as Error | undefined)?.constructor?.name === "NoBinaryFoundError";
+/**
+ * Asks on a terminal whether to run a plan whose prefill alone would take long; without a
+ * terminal on stdin, refuses with the one line that says to pass `--yes`.
+ */
+function confirmLongPrefill(estimate: PrefillEstimate): boolean {
+  const minutes = Math.round(estimate.seconds / 60);
+  const what =
+    `the plan's prefill alone would take about ${minutes} minutes (${estimate.tokens} input tokens at ${
+      estimate.tokensPerSecond.toFixed(0)
+    } tokens/s, measured by a probe)`;
+  if (!Deno.stdin.isTerminal()) {
+    fail(`Cannot trace without --yes: ${what}; pass --yes to run it`);
+  }
+  const answer = prompt(`${what[0]!.toUpperCase()}${what.slice(1)}. Run it? [y/N]`);
+  if (answer !== null && /^y(es)?$/i.test(answer.trim())) return true;
+  fail(`Cannot trace: ${what}; not confirmed`);
+}
+
+/** The one line for a `--gpu` backend node-llama-cpp did not load. */
+function backendLine(error: BackendError): string {
+  return `Cannot trace with --gpu ${error.requested}: node-llama-cpp ${
+    error.loaded === "none"
+      ? "has no llama.cpp binary for that backend"
+      : `loaded the ${error.loaded} backend, not ${error.requested},`
+  } on this machine; use --gpu auto or cpu`;
 }
 
 function writeOut(text: string): void {
@@ -253,11 +330,12 @@ export async function traceMain(args: string[]): Promise<number> {
   try {
     return await trace(args);
   } catch (error) {
-    if (error instanceof ExperimentError && isNoBinary(error.cause)) {
-      const gpu = /^Cannot use gpu (\S+):/.exec(error.message)?.[1] ?? "";
-      console.error(
-        `Cannot use --gpu ${gpu}: node-llama-cpp has no llama.cpp build for that backend on this machine`,
-      );
+    if (error instanceof BackendError) {
+      console.error(backendLine(error));
+      return 2;
+    }
+    if (error instanceof ExperimentError && error.cause instanceof BackendError) {
+      console.error(backendLine(error.cause));
       return 2;
     }
     if (
@@ -269,6 +347,123 @@ export async function traceMain(args: string[]): Promise<number> {
     const text = error instanceof Error ? error.message || error.name : String(error);
     console.error(`Cannot complete trace: ${oneLine(text)}`);
     return 1;
+  }
+}
+
+/**
+ * The endpoint session of `--endpoint`, or of a resumed endpoint session (its stored URL, API
+ * and model unless given again); undefined for a resumed in-process session.
+ */
+async function openEndpointFlags(
+  flags: ParsedFlags,
+  resumeDir: string | undefined,
+): Promise<EndpointSession | undefined> {
+  let url = flags.string("endpoint");
+  let api = flags.string("api") as EndpointApi | undefined;
+  let modelName = flags.string("model-name");
+  if (resumeDir !== undefined) {
+    const file = `${resumeDir.replace(/\/+$/, "")}/session.parquet`;
+    let row: Record<string, unknown> | undefined;
+    try {
+      row = pl.readParquet(file).toRecords()[0] as Record<string, unknown> | undefined;
+    } catch {
+      row = undefined; // resumeSuite says what is wrong with the session.
+    }
+    if (row?.source !== "endpoint") {
+      if (url !== undefined) {
+        fail(
+          `Cannot resume ${
+            JSON.stringify(resumeDir)
+          } through --endpoint: the session was not traced through an endpoint`,
+        );
+      }
+      return undefined;
+    }
+    url ??= String(row.endpoint_url);
+    api ??= row.engine_name === "ollama" ? "ollama" : "openai";
+    modelName ??= String(row.model_name);
+  }
+  if (url === undefined) return undefined;
+  for (const name of ["model", "gpu", "threads", "pin"]) {
+    if (flags.has(name)) {
+      fail(
+        `Cannot combine --${name} with --endpoint: the server has its own model and settings; leave --${name} out`,
+      );
+    }
+  }
+  const keyVar = flags.string("api-key-env");
+  const apiKey = keyVar === undefined ? undefined : Deno.env.get(keyVar);
+  if (keyVar !== undefined && (apiKey === undefined || apiKey === "")) {
+    fail(
+      `Cannot read the API key: environment variable ${keyVar} (--api-key-env) is not set or empty`,
+    );
+  }
+  const timeoutText = flags.string("token-timeout") ?? "60";
+  const timeout = Number(timeoutText);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(timeoutText) || !(timeout > 0)) {
+    fail(
+      `Cannot parse --token-timeout: expected a number of seconds > 0, found ${
+        JSON.stringify(timeoutText)
+      }`,
+    );
+  }
+  try {
+    return await openEndpointSession(url, {
+      ...(api === undefined ? {} : { api }),
+      ...(modelName === undefined ? {} : { modelName }),
+      ...(apiKey === undefined ? {} : { apiKey }),
+      tokenTimeoutMs: timeout * 1000,
+    });
+  } catch (error) {
+    if (error instanceof EndpointError) fail(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Before anything is written: the suite must suit an endpoint (no depth, threads or batch
+ * sweeps), and a two-token request in each prompt mode the suite uses must stream, so HTTP
+ * errors, unknown models and non-streaming answers exit 2 with nothing written.
+ */
+async function probeEndpoint(
+  endpoint: EndpointSession,
+  suiteName: string,
+  flags: ParsedFlags,
+): Promise<void> {
+  let suite;
+  try {
+    suite = await loadSuite(suiteName);
+  } catch (error) {
+    fail(oneLine((error as Error).message));
+  }
+  const depth = flags.intList("depth") ?? suite.sweeps.depth ?? [0];
+  if (depth.some((d) => d !== 0)) {
+    fail(
+      `Cannot trace depth ${
+        depth.join(",")
+      } through an endpoint: filler tokens need the model's tokenizer in-process; use depth 0`,
+    );
+  }
+  for (const sweep of ["threads", "batchSize"] as const) {
+    if (suite.sweeps[sweep] !== undefined) {
+      fail(
+        `Cannot sweep ${sweep} through an endpoint: the server's settings are its own; use a suite without sweeps.${sweep}`,
+      );
+    }
+  }
+  for (const mode of ["raw", "chat"] as const) {
+    const prompt = suite.prompts.find((p) => p.mode === mode);
+    if (prompt === undefined) continue;
+    let result;
+    try {
+      result = await endpoint.trace(prompt.text, { mode, maxTokens: 2, ...suite.sampling });
+    } catch (error) {
+      if (error instanceof EndpointError || error instanceof RangeError) fail(error.message);
+      throw error;
+    }
+    if (result.summary.stop_reason === "error") {
+      fail(`Cannot trace through ${endpoint.info.endpoint_url}: ${endpoint.lastError}`);
+    }
   }
 }
 
@@ -317,6 +512,7 @@ async function trace(args: string[]): Promise<number> {
     onToken: () => progress?.token(),
     onProgress: ({ run }) => progress?.endRun(run.output_tokens, run.decode_tokens_per_s),
     onWarning: (warning) => progress?.message(`warning: ${oneLine(warning)}`),
+    onPrefill: ({ done, total, elapsedMs }) => progress?.prefill(done, total, elapsedMs),
     onThreadPoolWait: () =>
       progress?.message(
         "Waiting up to 11 s for idle worker threads to exit, so multi-thread decode is timed from one thread",
@@ -324,7 +520,11 @@ async function trace(args: string[]): Promise<number> {
   };
 
   let result: SuiteResult;
+  let endpoint: EndpointSession | undefined;
   try {
+    if (flags.has("endpoint") || resumeDir !== undefined) {
+      endpoint = await openEndpointFlags(flags, resumeDir);
+    }
     if (resumeDir !== undefined) {
       // A resumed session keeps its settings: flags given again must match the stored plan.
       if (flags.has("out")) {
@@ -349,7 +549,25 @@ async function trace(args: string[]): Promise<number> {
       }
       result = await resumeSuite(resumeDir, {
         ...callbacks,
-        model: flags.string("model") ?? plan.model.path,
+        model: endpoint ?? flags.string("model") ?? plan.model.path,
+      });
+    } else if (endpoint !== undefined) {
+      const suiteName = flags.string("suite") ?? "default";
+      const depth = flags.intList("depth");
+      const reps = flags.int("reps");
+      const warmup = flags.int("warmup");
+      const maxTokens = flags.int("max-tokens");
+      const seed = flags.int("seed");
+      await probeEndpoint(endpoint, suiteName, flags);
+      result = await runSuite(endpoint, suiteName, {
+        ...callbacks,
+        out: flags.string("out") ?? DEFAULT_OUT,
+        pin: "off",
+        ...(depth === undefined ? {} : { depth }),
+        ...(reps === undefined ? {} : { repetitions: reps }),
+        ...(warmup === undefined ? {} : { warmup }),
+        ...(maxTokens === undefined ? {} : { maxTokens }),
+        ...(seed === undefined ? {} : { seed }),
       });
     } else {
       const suiteName = flags.string("suite") ?? "default";
@@ -361,6 +579,9 @@ async function trace(args: string[]): Promise<number> {
       const warmup = flags.int("warmup");
       const maxTokens = flags.int("max-tokens");
       const seed = flags.int("seed");
+      const gpu = (flags.string("gpu") ?? "auto") as GpuChoice;
+      // A backend other than the one asked for is refused before anything is written.
+      await loadLlama(gpu, "trace");
       // The default model is made on first use, after the suite and the output are checked.
       if (!flags.has("model") && !await exists(modelPath)) {
         try {
@@ -388,8 +609,9 @@ async function trace(args: string[]): Promise<number> {
       }
       result = await runSuite(modelPath, suiteName, {
         ...callbacks,
+        ...(flags.bool("yes") ? {} : { confirmLongPrefill }),
         out: outDir,
-        gpu: (flags.string("gpu") ?? "auto") as GpuChoice,
+        gpu,
         pin: (flags.string("pin") ?? "auto") as "auto" | "off",
         ...(threads === undefined ? {} : { threads }),
         ...(depth === undefined ? {} : { depth }),
@@ -402,6 +624,7 @@ async function trace(args: string[]): Promise<number> {
   } finally {
     for (const signal of signals) process.off(signal, onSignal);
     progress?.close();
+    await endpoint?.close();
   }
 
   // The summary, read back from the dataset on disk.
@@ -414,6 +637,12 @@ async function trace(args: string[]): Promise<number> {
     format === "json" ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary),
   );
   const interrupted = result.status === "interrupted";
+  if (result.error !== undefined) {
+    note(
+      `Run failed: ${result.error}; it is recorded with stop_reason error and not counted. ${summary.session.runsDone}/${summary.session.runsPlanned} runs kept; once the server is back, continue with: deno task trace --resume ${result.sessionDir}`,
+    );
+    return 1;
+  }
   if (interrupted) {
     note(
       `Interrupted: ${summary.session.runsDone}/${summary.session.runsPlanned} runs kept; continue with: deno task trace --resume ${result.sessionDir}`,

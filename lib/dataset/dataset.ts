@@ -11,6 +11,7 @@ import { TOOL_VERSION } from "../schema/_env.ts";
 import type { Frame, LazyFrame } from "../schema/frame.ts";
 import { LAYOUT, SCHEMA, SCHEMA_VERSION, type TableName } from "../schema/schema.ts";
 import type { RunSummary, SessionInfo, TokenColumns } from "../tracer/tracer.ts";
+import { OLDEST_UPGRADABLE_VERSION, upgradeTable } from "./upgrade.ts";
 
 /** Session status in the `sessions` table. */
 export type SessionStatus = "running" | "complete" | "interrupted";
@@ -154,7 +155,7 @@ export type ColumnValues = ArrayLike<unknown>;
  * const frame = tableFrame("tokens", {
  *   session_id: ["s"], run_id: ["s-000000"], token_index: [0], position: [12],
  *   phase: ["prefill"], token_id: [42], piece: [" hi"], piece_bytes: [3],
- *   t_ms: [20.5], latency_ms: [20.5],
+ *   t_ms: [20.5], latency_ms: [20.5], chunk_tokens: [1],
  * });
  * assert.equal(frame.height, 1);
  * assert.equal(frame.columns[0], "session_id");
@@ -178,7 +179,11 @@ export function tableFrame(table: TableName, columns: Record<string, ColumnValue
         `Cannot build the ${table} table: column "${col.name}" has ${values.length} values, expected ${height}`,
       );
     }
-    return pl.Series(col.name, values as unknown[], DTYPES[col.type]);
+    // A typed Series turns null into 0: build columns holding nulls untyped, then cast.
+    const list = values as unknown[];
+    return Array.prototype.some.call(list, (v) => v === null)
+      ? pl.Series(col.name, list).cast(DTYPES[col.type])
+      : pl.Series(col.name, list, DTYPES[col.type]);
   });
   return pl.DataFrame(series);
 }
@@ -383,9 +388,11 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const writer = await DatasetWriter.create(dir, info, { suite: "demo" });
    * assert.equal(writer.session.status, "running");
    * await writer.finish("complete");
@@ -450,9 +457,11 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const first = await DatasetWriter.create(dir, info, { plan: { runs: 3 } });
    * await first.finish("interrupted");
    * const again = await DatasetWriter.resume(first.sessionDir);
@@ -503,9 +512,11 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const writer = await DatasetWriter.create(dir, info);
    * const runId = await writer.writeRun({
    *   order_index: 0, repetition: 0, warmup: false, prompt_id: "p", prompt_class: "",
@@ -513,12 +524,12 @@ export class DatasetWriter {
    *   max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
    *   temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
    *   started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 0, total_ms: 21,
-   *   e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, llama_prompt_eval_ms: 19,
-   *   llama_prompt_eval_tokens: 2, llama_eval_ms: 0, llama_eval_tokens: 0,
+   *   e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, engine_prompt_ms: 19,
+   *   engine_prompt_tokens: 2, engine_decode_ms: 0, engine_decode_tokens: 0,
    * }, {
    *   token_index: Int32Array.of(0), position: Int32Array.of(2), phase: ["prefill"],
    *   token_id: Int32Array.of(7), piece: ["!"], piece_bytes: Int32Array.of(1),
-   *   t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21),
+   *   t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21), chunk_tokens: Int32Array.of(1),
    * });
    * assert.equal(runId, `${writer.sessionId}-000000`);
    * assert.equal((await readDataset(dir)).runs.height, 1);
@@ -589,17 +600,19 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const run: RunRecord = {
    *   order_index: 0, repetition: 0, warmup: false, prompt_id: "p", prompt_class: "",
    *   prompt_tags: "", prompt_mode: "raw", prompt_text: "Hi", prompt_tokens: 2, depth_tokens: 0,
    *   max_tokens: 2, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
    *   temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 2,
    *   started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 10, total_ms: 31,
-   *   e2e_tokens_per_s: 2000 / 31, decode_tokens_per_s: 100, llama_prompt_eval_ms: 19,
-   *   llama_prompt_eval_tokens: 2, llama_eval_ms: 9, llama_eval_tokens: 1,
+   *   e2e_tokens_per_s: 2000 / 31, decode_tokens_per_s: 100, engine_prompt_ms: 19,
+   *   engine_prompt_tokens: 2, engine_decode_ms: 9, engine_decode_tokens: 1,
    * };
    * const writer = await DatasetWriter.create(dir, info);
    * const ids = await writer.writeRuns([run, { ...run, order_index: 1, repetition: 1 }], {
@@ -607,6 +620,7 @@ export class DatasetWriter {
    *   phase: ["prefill", "decode", "prefill", "decode"], token_id: Int32Array.of(7, 8, 7, 9),
    *   piece: ["!", " a", "!", " b"], piece_bytes: Int32Array.of(1, 2, 1, 2),
    *   t_ms: Float64Array.of(21, 31, 21, 31), latency_ms: Float64Array.of(21, 10, 21, 10),
+   *   chunk_tokens: Int32Array.of(1, 1, 1, 1),
    * });
    * assert.deepEqual(ids, [`${writer.sessionId}-000000`, `${writer.sessionId}-000001`]);
    * await writer.finish("complete");
@@ -698,9 +712,11 @@ export class DatasetWriter {
    *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
    *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
    *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
-   *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+   *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+   *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
    *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
-   *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+   *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+   *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
    * const writer = await DatasetWriter.create(dir, info);
    * await writer.finish("interrupted");
    * assert.equal(writer.session.status, "interrupted");
@@ -763,8 +779,17 @@ function firstLine(error: unknown): string {
   return String(error instanceof Error ? error.message : error).split("\n")[0]!;
 }
 
-/** Reads a file (only its schema when `schemaOnly`), refusing a corrupt or foreign one. */
-function readChecked(path: string, table: TableName, schemaOnly: boolean): pl.DataFrame {
+/**
+ * Reads a file (only its schema when `schemaOnly`), refusing a corrupt or foreign one. A file of
+ * a session written with an older schema `version` is upgraded (see `upgradeTable()`) before
+ * its columns are checked.
+ */
+function readChecked(
+  path: string,
+  table: TableName,
+  schemaOnly: boolean,
+  version: number = SCHEMA_VERSION,
+): pl.DataFrame {
   let frame: pl.DataFrame;
   try {
     Deno.statSync(path);
@@ -779,6 +804,18 @@ function readChecked(path: string, table: TableName, schemaOnly: boolean): pl.Da
       path,
     );
   }
+  if (version !== SCHEMA_VERSION) {
+    try {
+      frame = upgradeTable(table, version, frame.lazy()).collectSync();
+    } catch (error) {
+      throw new DatasetError(
+        `Cannot read dataset file "${path}": it does not hold the ${table} table of schema version ${version} (${
+          firstLine(error)
+        })`,
+        path,
+      );
+    }
+  }
   const problem = schemaProblem(frame, table);
   if (problem !== undefined) {
     throw new DatasetError(`Cannot read dataset file "${path}": ${problem}`, path);
@@ -786,14 +823,68 @@ function readChecked(path: string, table: TableName, schemaOnly: boolean): pl.Da
   return frame;
 }
 
-function checkSessionRow(row: SessionRow, path: string, sessionId: string, height: number): void {
+/**
+ * Reads a session file: its version decides how the session's files are read (the current
+ * version as is, an older upgradable one through `upgradeTable()`); others are refused.
+ */
+function readSessionFile(
+  path: string,
+  sessionId: string,
+): { frame: pl.DataFrame; row: SessionRow; version: number } {
+  let raw: pl.DataFrame;
+  try {
+    Deno.statSync(path);
+  } catch {
+    throw new DatasetError(`Cannot read dataset file "${path}": no such file`, path);
+  }
+  try {
+    raw = pl.readParquet(path);
+  } catch (error) {
+    throw new DatasetError(
+      `Cannot read dataset file "${path}": not a readable Parquet file (${firstLine(error)})`,
+      path,
+    );
+  }
+  if (raw.height !== 1) {
+    throw new DatasetError(
+      `Cannot read dataset file "${path}": expected 1 row, found ${raw.height}`,
+      path,
+    );
+  }
+  const version = raw.columns.includes("schema_version")
+    ? Number(raw.getColumn("schema_version").get(0))
+    : SCHEMA_VERSION;
+  if (
+    version !== SCHEMA_VERSION &&
+    !(version >= OLDEST_UPGRADABLE_VERSION && version < SCHEMA_VERSION)
+  ) {
+    throw new DatasetError(
+      `Cannot read dataset file "${path}": schema_version is ${version}, this tokentrace reads ${SCHEMA_VERSION} (and upgrades ${OLDEST_UPGRADABLE_VERSION} to ${
+        SCHEMA_VERSION - 1
+      } on read)`,
+      path,
+    );
+  }
+  const frame = readChecked(path, "sessions", false, version);
+  const row = frame.toRecords()[0] as unknown as SessionRow;
+  checkSessionRow(row, path, sessionId, frame.height, version);
+  return { frame, row, version };
+}
+
+function checkSessionRow(
+  row: SessionRow,
+  path: string,
+  sessionId: string,
+  height: number,
+  version: number = SCHEMA_VERSION,
+): void {
   if (height !== 1) {
     throw new DatasetError(
       `Cannot read dataset file "${path}": expected 1 row, found ${height}`,
       path,
     );
   }
-  if (row.schema_version !== SCHEMA_VERSION) {
+  if (row.schema_version !== version) {
     throw new DatasetError(
       `Cannot read dataset file "${path}": schema_version is ${row.schema_version}, this tokentrace reads ${SCHEMA_VERSION}`,
       path,
@@ -824,9 +915,13 @@ function openSessionDir(
   }
   const sessionId = name.slice("session=".length);
   const file = `${datasetDir}/${LAYOUT.sessionFile(sessionId)}`;
-  const frame = readChecked(file, "sessions", false);
-  const row = frame.toRecords()[0] as unknown as SessionRow;
-  checkSessionRow(row, file, sessionId, frame.height);
+  const { row, version } = readSessionFile(file, sessionId);
+  if (version !== SCHEMA_VERSION) {
+    throw new DatasetError(
+      `Cannot ${action} session "${sessionDir}": "${file}" was written with schema version ${version} and is read-only (upgraded on read); this tokentrace writes version ${SCHEMA_VERSION}, so start a new session`,
+      file,
+    );
+  }
   return { dir, datasetDir, sessionId, row };
 }
 
@@ -903,11 +998,11 @@ interface SessionState {
 }
 
 /** Reads a session's runs range files and sorts its files out (see `SessionState`). */
-function sessionState(files: SessionFiles): SessionState {
+function sessionState(files: SessionFiles, version: number = SCHEMA_VERSION): SessionState {
   const rangeRuns: pl.DataFrame[] = [];
   const covered = new Set<number>();
   for (const [name, path] of files.runRanges) {
-    const frame = readChecked(path, "runs", false);
+    const frame = readChecked(path, "runs", false, version);
     const match = RANGE_FILE.exec(name)!;
     const first = Number(match[1]);
     const last = Number(match[2]);
@@ -1029,9 +1124,11 @@ async function compact(datasetDir: string, sessionId: string): Promise<Compactio
  *   cpu_math_cores: 2, memory_bytes: 1, gpu_requested: "cpu", backend: "cpu", gpu_name: "",
  *   gpu_vram_bytes: 0, threads: 1, batch_size: 512, context_size: 4096,
  *   flash_attention: false, node_llama_cpp_version: "3.21.1", llama_cpp_release: "x",
- *   runtime_version: "Deno", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
+ *   runtime_version: "Deno", source: "in-process", endpoint_url: "", engine_name: "llama.cpp",
+ *   engine_version: "x", model_path: "m.gguf", model_name: "m", model_architecture: "lfm2",
  *   model_parameters: 1, model_file_bytes: 1, model_tensor_bytes: 1, model_quantization: "Q8_0",
- *   model_sha256: "0", model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
+ *   model_dominant_type: "Q8_0", model_type_shares: "Q8_0:1", model_sha256: "0",
+ *   model_synthetic: true, model_preset: "lfm2-tiny" } satisfies SessionInfo;
  * const writer = await DatasetWriter.create(dir, info);
  * for (const order of [0, 1, 2]) {
  *   await writer.writeRun({
@@ -1040,12 +1137,12 @@ async function compact(datasetDir: string, sessionId: string): Promise<Compactio
  *     max_tokens: 1, threads: 1, batch_size: 512, context_size: 4096, cpu_affinity: "",
  *     temperature: 0, top_k: 40, top_p: 0.95, sampling_seed: 0, stop_reason: "max_tokens", output_tokens: 1,
  *     started_at_ms: 0, prefill_ms: 20, ttft_ms: 21, decode_ms: 0, total_ms: 21,
- *     e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, llama_prompt_eval_ms: 19,
- *     llama_prompt_eval_tokens: 2, llama_eval_ms: 0, llama_eval_tokens: 0,
+ *     e2e_tokens_per_s: 1000 / 21, decode_tokens_per_s: NaN, engine_prompt_ms: 19,
+ *     engine_prompt_tokens: 2, engine_decode_ms: 0, engine_decode_tokens: 0,
  *   }, {
  *     token_index: Int32Array.of(0), position: Int32Array.of(2), phase: ["prefill"],
  *     token_id: Int32Array.of(7), piece: ["!"], piece_bytes: Int32Array.of(1),
- *     t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21),
+ *     t_ms: Float64Array.of(21), latency_ms: Float64Array.of(21), chunk_tokens: Int32Array.of(1),
  *   });
  * }
  * assert.deepEqual(await compactSession(writer.sessionDir), { runs: 3, tokens: 3 });
@@ -1147,6 +1244,8 @@ export async function readDataset(dir: string): Promise<Dataset> {
   const rangeTokens: string[] = [];
   const runFiles: string[] = [];
   const tokenFiles: string[] = [];
+  // Tables of sessions written with an older schema version, upgraded (see `upgradeTable()`).
+  const upgradedTokens: pl.LazyDataFrame[] = [];
   // Whether the per-run globs below match exactly the per-run files to read.
   let globsExact = true;
   for (const id of sessionIds) {
@@ -1159,11 +1258,32 @@ export async function readDataset(dir: string): Promise<Dataset> {
       globsExact = false;
       continue;
     }
-    const frame = readChecked(file, "sessions", false);
-    checkSessionRow(frame.toRecords()[0] as unknown as SessionRow, file, id, frame.height);
+    const { frame, version } = readSessionFile(file, id);
     sessionFrames.push(frame);
-    const state = sessionState(await listSession(sessionDir));
+    const state = sessionState(await listSession(sessionDir), version);
     rangeRuns.push(...state.rangeRuns);
+    if (version !== SCHEMA_VERSION) {
+      // Read file by file and upgraded; the per-run globs below must not match these files.
+      if (state.runFiles.size > 0 || state.obsolete.length > 0) globsExact = false;
+      const scan = (path: string): pl.LazyDataFrame => {
+        readChecked(path, "tokens", true, version);
+        return upgradeTable("tokens", version, pl.scanParquet(path, { hivePartitioning: false }));
+      };
+      upgradedTokens.push(...state.tokenRanges.map(scan));
+      const perRun = [...state.runFiles.values()].map((path) =>
+        readChecked(path, "runs", false, version)
+      );
+      rangeRuns.push(...perRun);
+      if (perRun.length > 0 && state.tokenFiles.size > 0) {
+        const finished = pl.concat(perRun).select("run_id").lazy();
+        upgradedTokens.push(
+          ...[...state.tokenFiles.values()].map((path) =>
+            scan(path).join(finished, { on: "run_id", how: "semi" })
+          ),
+        );
+      }
+      continue;
+    }
     for (const path of state.tokenRanges) {
       readChecked(path, "tokens", true);
       rangeTokens.push(path);
@@ -1194,6 +1314,7 @@ export async function readDataset(dir: string): Promise<Dataset> {
         .join(perRunRuns.select("run_id").lazy(), { on: "run_id", how: "semi" }),
     );
   }
+  tokenScans.push(...upgradedTokens);
   const tokens = tokenScans.length === 0
     ? emptyTable("tokens").lazy()
     : tokenScans.length === 1

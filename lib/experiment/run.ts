@@ -29,10 +29,13 @@ import {
   type TokenEvent,
   type TraceSource,
 } from "../tracer/tracer.ts";
+import { BackendError } from "../tracer/backend.ts";
 import { DatasetWriter, type RunRow } from "../dataset/dataset.ts";
 
 /** The default dataset directory of {@linkcode runSuite} (and of `deno task trace`). */
 export const DEFAULT_OUT = "data/traces";
+/** The estimated plan prefill time above which `confirmLongPrefill` is asked, seconds. */
+const LONG_PREFILL_SECONDS = 600;
 /** The default batch size for runs (llama.cpp's default). */
 const DEFAULT_BATCH_SIZE = 512;
 /** The smallest context size a session gets (more when depth + prompt + output need it). */
@@ -150,6 +153,36 @@ export interface SuiteRunOptions {
    * @default {undefined}
    */
   onThreadPoolWait?: () => void;
+  /**
+   * Called during a run's prefill of more than one batch, once per batch but the last (see
+   * `TraceOptions.onPrefillBatch`: one clock read per batch inside the measured prefill,
+   * nothing per token), with the run, the input tokens evaluated so far and in all, and the
+   * ms since the run's clock started.
+   * @default {undefined}
+   */
+  onPrefill?: (progress: PrefillProgress) => void;
+}
+
+/** A run's prefill so far, given to {@linkcode SuiteRunOptions.onPrefill}. */
+export interface PrefillProgress {
+  /** The run prefilling. */
+  readonly run: PlannedRun;
+  /** Input tokens (depth filler and prompt) evaluated so far. */
+  readonly done: number;
+  /** Input tokens of the run in all. */
+  readonly total: number;
+  /** Since the run's clock started, ms. */
+  readonly elapsedMs: number;
+}
+
+/** A plan's estimated prefill time, given to {@linkcode RunSuiteOptions.confirmLongPrefill}. */
+export interface PrefillEstimate {
+  /** Input tokens (depth filler and prompt) the planned runs prefill in all. */
+  readonly tokens: number;
+  /** Prefill rate the probe measured, tokens per second. */
+  readonly tokensPerSecond: number;
+  /** `tokens / tokensPerSecond`: the estimated prefill time of the plan, seconds. */
+  readonly seconds: number;
 }
 
 /** Options of {@linkcode runSuite}: where to write, overrides of the suite, settings, callbacks. */
@@ -202,6 +235,23 @@ export interface RunSuiteOptions extends SuiteRunOptions {
    * @default {"auto"}
    */
   pin?: "auto" | "off";
+  /**
+   * Asked before anything is written when the plan's prefill alone is estimated to take more
+   * than `longPrefillSeconds`. The estimate: a probe run (one batch of depth filler and one
+   * output token, not recorded; run twice, the first pays one-time costs) measures the
+   * prefill rate, and the plan's input tokens at that
+   * rate give the time; it is a lower bound where attention cost grows with depth. The probe
+   * runs only for plans of at least 8 batches of input tokens. Resolve `false` to stop:
+   * `runSuite` then throws an {@linkcode ExperimentError}, having written nothing. Without
+   * this callback there is no probe.
+   * @default {undefined}
+   */
+  confirmLongPrefill?: (estimate: PrefillEstimate) => boolean | Promise<boolean>;
+  /**
+   * The estimated prefill time above which `confirmLongPrefill` is asked, seconds.
+   * @default {600}
+   */
+  longPrefillSeconds?: number;
 }
 
 /** Options of {@linkcode resumeSuite}. */
@@ -222,8 +272,17 @@ export interface SuiteResult {
   readonly sessionDir: string;
   /** The dataset directory (read it with `readDataset()`). */
   readonly datasetDir: string;
-  /** `complete`, or `interrupted` when the signal stopped the session. */
+  /**
+   * `complete`, or `interrupted` when the signal stopped the session or the source failed
+   * mid-run (then `error` says why).
+   */
   readonly status: "complete" | "interrupted";
+  /**
+   * Why the source failed mid-run, when it did: that run is recorded with stop reason `error`
+   * at an `order_index` after the plan's, and the session stops; resuming runs its planned
+   * position again. Absent otherwise.
+   */
+  readonly error?: string;
   /** Runs of the plan on disk. */
   readonly runsDone: number;
   /** Runs run by this call. */
@@ -457,12 +516,8 @@ async function promptCounts(
       ? await countPromptTokens(model, suite.prompts, { gpu })
       : await model.countPromptTokens?.(suite.prompts);
   } catch (error) {
-    if (error instanceof GgufError) fail(oneLine(error.message), error);
-    if ((error as Error)?.constructor?.name === "NoBinaryFoundError") {
-      fail(
-        `Cannot use gpu ${gpu}: node-llama-cpp has no llama.cpp build for that backend on this machine`,
-        error,
-      );
+    if (error instanceof GgufError || error instanceof BackendError) {
+      fail(oneLine(error.message), error);
     }
     throw error;
   }
@@ -510,6 +565,12 @@ function checkOptions(options: RunSuiteOptions): void {
   }
   if (pin !== "auto" && pin !== "off") {
     fail(`Cannot run suite: pin must be "auto" or "off", found ${JSON.stringify(pin)}`);
+  }
+  const { longPrefillSeconds = LONG_PREFILL_SECONDS } = options;
+  if (!Number.isFinite(longPrefillSeconds) || longPrefillSeconds <= 0) {
+    fail(
+      `Cannot run suite: longPrefillSeconds must be a positive number of seconds, found ${longPrefillSeconds}`,
+    );
   }
 }
 
@@ -579,27 +640,36 @@ export async function runSuite(
   } else {
     source = model;
     counts = await promptCounts(model, definition, gpu);
-    contextSize = model.info.context_size;
-    neededContext(definition, counts, contextSize, "the source's context size");
+    // An endpoint may not say its context size (null): then each run finds out.
+    contextSize = model.info.context_size ?? 0;
+    if (model.info.context_size !== null) {
+      neededContext(definition, counts, contextSize, "the source's context size");
+    }
   }
   try {
     const info = source.info;
     // "cores" becomes 1..physical cores here, once; plan.json keeps the list for resuming.
-    const resolved = resolveSuite(definition, { cores: info.cpu_math_cores });
+    const resolved = resolveSuite(definition, { cores: info.cpu_math_cores ?? undefined });
+    // An endpoint's threads are the server's and unknown (null): its runs record null, and
+    // the plan's thread count (1) only fills the plan's shape.
+    const threads = info.threads ?? 1;
     const plan: SessionPlan = {
       planVersion: PLAN_VERSION,
       suite: loaded.name,
       suiteDefinition: resolved,
       ...(definition.sweeps.threads === "cores" ? { threadsGiven: "cores" as const } : {}),
       model: { path: info.model_path, sha256: info.model_sha256, synthetic: info.model_synthetic },
-      gpu: typeof model === "string" ? gpu : info.gpu_requested,
+      gpu: typeof model === "string" ? gpu : info.gpu_requested || "auto",
       pin,
       backend: info.backend,
-      threads: info.threads,
+      threads,
       contextSize,
       promptTokens: counts,
-      runs: expandPlan(resolved, { threads: info.threads, batchSize: DEFAULT_BATCH_SIZE }),
+      runs: expandPlan(resolved, { threads, batchSize: DEFAULT_BATCH_SIZE }),
     };
+    if (options.confirmLongPrefill !== undefined) {
+      await checkPrefillTime(source, plan, options.confirmLongPrefill, options.longPrefillSeconds);
+    }
     const writer = await DatasetWriter.create(out, info, {
       suite: loaded.name,
       seed: definition.seed,
@@ -608,6 +678,53 @@ export async function runSuite(
     return await runPlan(source, plan, writer, out, options);
   } finally {
     if (typeof model === "string") await source.close();
+  }
+}
+
+/**
+ * Estimates the plan's prefill time from a probe run and asks `confirm` when it exceeds
+ * `limitSeconds`; throws an ExperimentError when the answer is no.
+ */
+async function checkPrefillTime(
+  source: TraceSource,
+  plan: SessionPlan,
+  confirm: (estimate: PrefillEstimate) => boolean | Promise<boolean>,
+  limitSeconds = LONG_PREFILL_SECONDS,
+): Promise<void> {
+  const tokens = plan.runs.reduce(
+    (sum, run) => sum + run.depth + (plan.promptTokens[run.promptId] ?? 0),
+    0,
+  );
+  const first = plan.runs[0];
+  if (first === undefined) return;
+  const batch = first.batchSize;
+  if (tokens < 8 * batch) return;
+  const probeOptions = {
+    mode: "raw",
+    depth: batch - 1,
+    maxTokens: 1,
+    threads: first.threads,
+    batchSize: batch,
+    contextSize: plan.contextSize,
+    cpuAffinity: plan.pin ?? "off",
+  } as const;
+  // Twice: a session's first prefill also pays one-time costs (buffers, the model's pages).
+  await source.trace("", probeOptions);
+  const probe = await source.trace("", probeOptions);
+  // A source that cannot tell prefill from the first token (an endpoint) gives its ttft.
+  const probeMs = probe.summary.prefill_ms ?? probe.summary.ttft_ms;
+  if (probeMs === null || !(probeMs > 0)) return;
+  const tokensPerSecond = (batch - 1 + probe.summary.prompt_tokens) / (probeMs / 1000);
+  const seconds = tokens / tokensPerSecond;
+  if (seconds <= limitSeconds) return;
+  if (!await confirm({ tokens, tokensPerSecond, seconds })) {
+    fail(
+      `Cannot run the plan: its prefill alone would take about ${
+        Math.round(seconds / 60)
+      } minutes (${tokens} input tokens at ${
+        tokensPerSecond.toFixed(0)
+      } tokens/s, measured by a probe), more than ${Math.round(limitSeconds / 60)} minutes`,
+    );
   }
 }
 
@@ -675,7 +792,9 @@ export async function resumeSuite(
   } else {
     source = model;
     const counts = await promptCounts(model, suite, plan.gpu);
-    neededContext(suite, counts, model.info.context_size, "the source's context size");
+    if (model.info.context_size !== null) {
+      neededContext(suite, counts, model.info.context_size, "the source's context size");
+    }
   }
   try {
     const info = source.info;
@@ -711,8 +830,18 @@ async function runPlan(
   datasetDir: string,
   options: SuiteRunOptions,
 ): Promise<SuiteResult> {
-  const { signal, onProgress, onStart, onRunStart, onToken, onWarning, onThreadPoolWait } = options;
-  const onDisk = new Set(writer.finishedRuns);
+  const {
+    signal,
+    onProgress,
+    onStart,
+    onRunStart,
+    onToken,
+    onWarning,
+    onThreadPoolWait,
+    onPrefill,
+  } = options;
+  // Runs recorded after the plan's positions are failed runs (stop reason error): not done.
+  const onDisk = new Set(writer.finishedRuns.filter((order) => order < plan.runs.length));
   const remaining = plan.runs.filter((run) => !onDisk.has(run.orderIndex));
   const suite = plan.suiteDefinition;
   const pin = plan.pin ?? "off";
@@ -725,6 +854,7 @@ async function runPlan(
   });
   let done = onDisk.size;
   let runsRun = 0;
+  let failure: string | undefined;
   let warningsSeen = source.warnings?.length ?? 0;
   for (const run of remaining) {
     if (signal?.aborted === true) break;
@@ -749,6 +879,10 @@ async function runPlan(
       // threads and 2-thread decode runs at about half speed (BENCHMARKS.md); the tracer waits
       // for idle threads to exit before its clock starts, and this lets a caller say so.
       ...(onThreadPoolWait === undefined ? {} : { onThreadPoolWait }),
+      ...(onPrefill === undefined ? {} : {
+        onPrefillBatch: (done: number, total: number, elapsedMs: number) =>
+          onPrefill({ run, done, total, elapsedMs }),
+      }),
     });
     for await (const event of live) onToken?.(event);
     const result = await live.result;
@@ -756,6 +890,20 @@ async function runPlan(
     for (const warning of warnings.slice(warningsSeen)) onWarning?.(warning);
     warningsSeen = warnings.length;
     if (result.summary.stop_reason === "interrupted") break;
+    if (result.summary.stop_reason === "error") {
+      // The source failed mid-run (e.g. a server died or hung): the run is recorded, after
+      // the plan's positions so that resuming runs its planned position again, and the
+      // session stops (interrupted) without counting it as done.
+      const order = Math.max(plan.runs.length, ...writer.finishedRuns.map((o) => o + 1));
+      await writer.writeRun({
+        ...result.summary,
+        order_index: order,
+        repetition: run.repetition,
+        warmup: run.warmup,
+      }, result.tokens);
+      failure = (source as { lastError?: string }).lastError ?? "the source failed mid-run";
+      break;
+    }
     const record = {
       ...result.summary,
       order_index: run.orderIndex,
@@ -772,7 +920,7 @@ async function runPlan(
       planned: run,
     });
   }
-  const status = signal?.aborted === true ? "interrupted" : "complete";
+  const status = signal?.aborted === true || failure !== undefined ? "interrupted" : "complete";
   await writer.finish(status);
   return {
     sessionId: writer.sessionId,
@@ -782,5 +930,6 @@ async function runPlan(
     runsDone: done,
     runsRun,
     plan,
+    ...(failure === undefined ? {} : { error: failure }),
   };
 }

@@ -12,6 +12,7 @@ import {
   GGUF_MAGIC,
   GGUF_VALUE_TYPE_NAMES,
   GgufValueType,
+  LLAMA_FILE_TYPES,
 } from "./_types.ts";
 
 /** Name of a GGUF metadata value type other than `array`. */
@@ -86,6 +87,16 @@ export interface GgufInfo {
   readonly tensorBytes: number;
   /** The dtype holding the most bytes among matrices (tensors of 2+ dimensions). */
   readonly dominantQuantization: string | undefined;
+  /**
+   * llama.cpp's file type from `general.file_type`, named as `llama-quantize` names it
+   * (`Q4_K_M`, `Q8_0`, `IQ4_XS`, ...); undefined when the key is absent or holds a code this
+   * llama.cpp does not know.
+   */
+  readonly fileType: string | undefined;
+  /** The file's quantization as users name it: {@linkcode GgufInfo.fileType}, else {@linkcode GgufInfo.dominantQuantization}. */
+  readonly quantization: string | undefined;
+  /** Bytes of tensor data per dtype, over all tensors (they add up to {@linkcode GgufInfo.tensorBytes}). */
+  readonly tensorTypeBytes: Readonly<Record<string, number>>;
   /** Number of tokens: `tokenizer.ggml.tokens` length, else `{arch}.vocab_size`, else the embedding rows. */
   readonly vocabSize: number | undefined;
   /** `{arch}.context_length`: the training context. */
@@ -474,6 +485,7 @@ function showBytes(bytes: Uint8Array): string {
  * assert.equal(info.architecture, "lfm2");
  * assert.equal(info.blockCount, 16);
  * assert.equal(info.dominantQuantization, "Q8_0");
+ * assert.equal(info.quantization, "Q8_0"); // general.file_type 7
  * assert.equal(info.layerKinds?.filter((kind) => kind === "attention").length, 6);
  * ```
  *
@@ -654,9 +666,11 @@ function describe(raw: RawGguf): GgufInfo {
   let parameterCount = 0;
   let tensorBytes = 0;
   const matrixBytes = new Map<string, number>();
+  const tensorTypeBytes: Record<string, number> = {};
   for (const tensor of tensors) {
     parameterCount += tensor.shape.reduce((product, n) => product * n, 1);
     tensorBytes += tensor.byteSize;
+    tensorTypeBytes[tensor.dtype] = (tensorTypeBytes[tensor.dtype] ?? 0) + tensor.byteSize;
     if (tensor.shape.length >= 2) {
       matrixBytes.set(tensor.dtype, (matrixBytes.get(tensor.dtype) ?? 0) + tensor.byteSize);
     }
@@ -666,6 +680,11 @@ function describe(raw: RawGguf): GgufInfo {
   for (const [dtype, bytes] of matrixBytes) {
     if (bytes > dominantBytes) [dominantQuantization, dominantBytes] = [dtype, bytes];
   }
+  const fileTypeValue = metadata["general.file_type"];
+  const fileType = fileTypeValue !== undefined && fileTypeValue.type !== "array" &&
+      typeof fileTypeValue.value === "number"
+    ? LLAMA_FILE_TYPES[fileTypeValue.value]
+    : undefined;
 
   const arch = (key: string): number[] | undefined =>
     architecture === undefined ? undefined : numbers(metadata, `${architecture}.${key}`);
@@ -694,6 +713,9 @@ function describe(raw: RawGguf): GgufInfo {
     parameterCount,
     tensorBytes,
     dominantQuantization,
+    fileType,
+    quantization: fileType ?? dominantQuantization,
+    tensorTypeBytes,
     vocabSize,
     contextLength: arch("context_length")?.[0],
     blockCount,
@@ -1441,4 +1463,18 @@ function sameShape(found: readonly number[], expected: readonly number[]): boole
 export function validateGguf(info: GgufInfo): void {
   const [first] = findGgufProblems(info);
   if (first !== undefined) throw first;
+}
+
+/**
+ * The `sessions.model_type_shares` text of a file's tensor bytes per type
+ * ({@linkcode GgufInfo.tensorTypeBytes}): `TYPE:share` pairs, largest first, shares to 4
+ * decimals; empty for a file without tensors.
+ */
+export function formatTypeShares(bytes: Readonly<Record<string, number>>): string {
+  const total = Object.values(bytes).reduce((a, b) => a + b, 0);
+  if (total === 0) return "";
+  return Object.entries(bytes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([type, n]) => `${type}:${(n / total).toFixed(4)}`)
+    .join(",");
 }

@@ -618,6 +618,13 @@ function figure(svg: string, caption: string): string {
   return `<figure>\n${svg}\n<figcaption>${escapeHtml(caption)}</figcaption>\n</figure>`;
 }
 
+/** Where a session's tokens came from: `in-process (engine version)` or `endpoint url (...)`. */
+function sourceText(r: Record<string, unknown>): string {
+  const engine = [r.engine_name, r.engine_version].filter((v) => v).join(" ");
+  const where = r.source === "endpoint" ? `source endpoint ${r.endpoint_url}` : "source in-process";
+  return engine === "" ? where : `${where} (${engine})`;
+}
+
 function sessionLines(sessions: pl.DataFrame): string {
   return sessions.toRecords().map((row) => {
     const r = row as Record<string, unknown>;
@@ -630,13 +637,13 @@ function sessionLines(sessions: pl.DataFrame): string {
       escapeHtml(String(r.status))
     }, ${escapeHtml(String(r.started_at_utc))}): ${escapeHtml(model)} on ${
       escapeHtml(String(r.cpu_model))
-    }, ${r.cpu_cores} cores, backend ${
-      escapeHtml(String(r.backend))
-    }, ${r.threads} threads; tokentrace ${escapeHtml(String(r.tool_version))}, node-llama-cpp ${
-      escapeHtml(String(r.node_llama_cpp_version))
-    }, ${escapeHtml(String(r.runtime_version))}; suite ${
-      escapeHtml(String(r.suite) || "none")
-    }.</li>`;
+    }, ${r.cpu_cores} cores, ${escapeHtml(sourceText(r))}, backend ${
+      escapeHtml(String(r.backend || "not reported"))
+    }, ${r.threads ?? "not reported"} threads; tokentrace ${
+      escapeHtml(String(r.tool_version))
+    }, node-llama-cpp ${escapeHtml(String(r.node_llama_cpp_version))}, ${
+      escapeHtml(String(r.runtime_version))
+    }; suite ${escapeHtml(String(r.suite) || "none")}.</li>`;
   }).join("\n");
 }
 

@@ -97,7 +97,12 @@ export interface SessionSummary {
   readonly modelSynthetic: boolean;
   /** Backend in use. */
   readonly backend: string;
-  /** Session default threads. */
+  /**
+   * Where the tokens came from, for display: `in-process (<engine> <version>)` or
+   * `endpoint <url> (<engine> <version>)`.
+   */
+  readonly source: string;
+  /** Session default threads; NaN when unknown (an endpoint). */
   readonly threads: number;
   /** Finished runs pinned to CPUs (`cpu_affinity` not empty). */
   readonly pinnedRuns: number;
@@ -239,6 +244,9 @@ export function summarizeRuns(
   const row = {
     runId: column(r, "run_id") as string[],
     warmup: column(r, "warmup") as boolean[],
+    failed: r.columns.includes("stop_reason")
+      ? column(r, "stop_reason").map((reason) => reason === "error")
+      : new Array<boolean>(r.height).fill(false),
     promptId: column(r, "prompt_id") as string[],
     promptClass: column(r, "prompt_class") as string[],
     threads: numbers(r, "threads"),
@@ -259,8 +267,9 @@ export function summarizeRuns(
   }
   const summaries = [...groups.values()].map((indices): PromptSummary => {
     const first = indices[0]!;
-    const measured = indices.filter((i) => !row.warmup[i]);
-    const warm = indices.filter((i) => row.warmup[i]);
+    // A run the source failed in (stop_reason "error") is recorded but never measured.
+    const measured = indices.filter((i) => !row.warmup[i] && !row.failed[i]);
+    const warm = indices.filter((i) => row.warmup[i] && !row.failed[i]);
     const pick = (values: readonly number[], of: readonly number[]) => of.map((i) => values[i]!);
     const decode = finiteSorted(pick(row.decode, measured));
     const pooled: number[] = [];
@@ -647,10 +656,12 @@ export function summarizeSession(
       modelQuantization: String(value("model_quantization")),
       modelSynthetic: value("model_synthetic") === true,
       backend: String(value("backend")),
-      threads: Number(value("threads")),
+      source: sourceLabel(value),
+      threads: value("threads") === null ? NaN : Number(value("threads")),
       pinnedRuns: affinity.filter((a) => a !== "").length,
       pinnedCpus: [...new Set(affinity.filter((a) => a !== ""))].sort(),
-      runsDone: runIds.size,
+      // Runs the source failed in (stop reason error) are recorded but not done.
+      runsDone: column(runs, "stop_reason").filter((reason) => reason !== "error").length,
       runsPlanned: planned,
       datasetDir: root,
       sessionDir: `${root}/session=${sessionId}`,
@@ -659,6 +670,13 @@ export function summarizeSession(
     prompts: summarizeRuns(runs, tokens, { promptOrder: order }),
     threads: compareThreads(runs, { promptOrder: order }),
   };
+}
+
+/** `in-process (llama.cpp v1)` or `endpoint http://host:port (llama-server b1)`. */
+function sourceLabel(value: (name: string) => unknown): string {
+  const engine = [value("engine_name"), value("engine_version")].filter((v) => v).join(" ");
+  const where = value("source") === "endpoint" ? `endpoint ${value("endpoint_url")}` : "in-process";
+  return engine === "" ? where : `${where} (${engine})`;
 }
 
 function fixed(value: number | null, digits = 1): string {
@@ -759,7 +777,7 @@ function threadsBlock(c: ThreadsComparison, showSetting: boolean): string[] {
  *   session: {
  *     sessionId: "s", status: "complete", suite: "default", modelPath: "m.gguf",
  *     modelName: "m", modelQuantization: "Q8_0", modelSynthetic: true, backend: "cpu",
- *     threads: 2, pinnedRuns: 0, pinnedCpus: [], runsDone: 0, runsPlanned: 0,
+ *     source: "in-process (llama.cpp v1)", threads: 2, pinnedRuns: 0, pinnedCpus: [], runsDone: 0, runsPlanned: 0,
  *     datasetDir: "data/traces",
  *     sessionDir: "data/traces/session=s", reportCommand: "deno task report data/traces",
  *   },
@@ -767,6 +785,7 @@ function threadsBlock(c: ThreadsComparison, showSetting: boolean): string[] {
  *   threads: [],
  * });
  * assert.match(text, /synthetic/);
+ * assert.match(text, /source: +in-process \(llama\.cpp v1\)/);
  * assert.match(text, /deno task report data\/traces/);
  * ```
  */
@@ -792,8 +811,11 @@ export function formatSummary(summary: TraceSummary): string {
   const lines = [
     `session:  ${session.sessionId} (${session.status}, ${session.runsDone}/${session.runsPlanned} runs, suite ${session.suite})`,
     `model:    ${model}`,
-    `backend:  ${session.backend}, ${session.threads} ${
-      session.threads === 1 ? "thread" : "threads"
+    `source:   ${session.source}`,
+    `backend:  ${
+      Number.isNaN(session.threads)
+        ? `${session.backend || "not reported"}, threads not reported`
+        : `${session.backend}, ${session.threads} ${session.threads === 1 ? "thread" : "threads"}`
     }${
       session.pinnedRuns === 0
         ? ""

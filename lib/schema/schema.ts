@@ -9,8 +9,13 @@
 /**
  * Version of the on-disk dataset layout and columns. Bump on any incompatible change.
  * 1: first release. 2: `runs.cpu_affinity` added (readers of 2 refuse 1's files).
+ * 3: engine-neutral counters (`runs.engine_*` replace `runs.llama_*`), the session's source
+ * (`source`, `endpoint_url`, `engine_name`, `engine_version`) and `tokens.chunk_tokens`;
+ * `model_quantization` names llama.cpp's file type, with `model_dominant_type` and
+ * `model_type_shares` beside it; version 2 files are upgraded on read (see `upgradeTable()` in
+ * lib/dataset/upgrade.ts), version 1 files are refused.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Logical column types, mapped to Polars dtypes by the writer and reader. */
 export type ColumnType = "utf8" | "int32" | "int64" | "float64" | "bool";
@@ -73,13 +78,47 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("backend", "utf8", "", "Backend in use: `metal`, `cuda`, `vulkan` or `cpu`."),
     c("gpu_name", "utf8", "", "GPU device name(s); empty on CPU."),
     c("gpu_vram_bytes", "int64", "bytes", "Total GPU memory; 0 on CPU."),
-    c("threads", "int32", "threads", "Default compute threads of the session."),
-    c("batch_size", "int32", "tokens", "Default batch size of the session."),
-    c("context_size", "int32", "tokens", "Default context size of the session."),
+    c(
+      "threads",
+      "int32",
+      "threads",
+      "Default compute threads of the session; empty when unknown (an endpoint).",
+    ),
+    c("batch_size", "int32", "tokens", "Default batch size of the session; empty when unknown."),
+    c(
+      "context_size",
+      "int32",
+      "tokens",
+      "Default context size of the session (an endpoint: the server's, when it says); empty when unknown.",
+    ),
     c("flash_attention", "bool", "", "Whether flash attention was requested."),
     c("node_llama_cpp_version", "utf8", "", "node-llama-cpp package version."),
     c("llama_cpp_release", "utf8", "", "llama.cpp release of the loaded binary."),
     c("runtime_version", "utf8", "", "Deno (and V8) version."),
+    c(
+      "source",
+      "utf8",
+      "",
+      "`in-process` (node-llama-cpp in this process) or `endpoint` (a server's streaming HTTP API).",
+    ),
+    c(
+      "endpoint_url",
+      "utf8",
+      "",
+      "Base URL of the traced server, without credentials; empty for in-process sessions.",
+    ),
+    c(
+      "engine_name",
+      "utf8",
+      "",
+      "Inference engine: `llama.cpp` in-process, else what the server reports (`llama-server`, `ollama`, ...).",
+    ),
+    c(
+      "engine_version",
+      "utf8",
+      "",
+      "Engine version or build as the engine reports it; empty when it does not say.",
+    ),
     c("model_path", "utf8", "", "Model file path as given."),
     c("model_name", "utf8", "", "`general.name` of the model, or the file name."),
     c("model_architecture", "utf8", "", "`general.architecture` (`lfm2`, `llama`, ...)."),
@@ -91,7 +130,24 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
       "bytes",
       "Bytes of all tensors (weights a decode step reads).",
     ),
-    c("model_quantization", "utf8", "", "Dominant tensor type (`Q8_0`, `F16`, ...)."),
+    c(
+      "model_quantization",
+      "utf8",
+      "",
+      "llama.cpp file type from `general.file_type` (`Q4_K_M`, `Q8_0`, ...); the dominant tensor type when the key is absent.",
+    ),
+    c(
+      "model_dominant_type",
+      "utf8",
+      "",
+      "Tensor type holding the most matrix bytes (`Q4_K` in a `Q4_K_M` file).",
+    ),
+    c(
+      "model_type_shares",
+      "utf8",
+      "",
+      "Share of `model_tensor_bytes` per tensor type, largest first (`Q4_K:0.7012,Q6_K:0.2839,F32:0.0149`).",
+    ),
     c("model_sha256", "utf8", "", "SHA-256 of the model file."),
     c("model_synthetic", "bool", "", "True for tokentrace's synthetic models (random weights)."),
     c("model_preset", "utf8", "", "Synthetic preset name; empty for real models."),
@@ -126,10 +182,20 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("top_k", "int32", "", "Top-k (0 = off)."),
     c("top_p", "float64", "", "Top-p (1 = off)."),
     c("sampling_seed", "int64", "", "Sampler seed."),
-    c("stop_reason", "utf8", "", "`eos`, `max_tokens` or `interrupted`."),
+    c(
+      "stop_reason",
+      "utf8",
+      "",
+      "`eos`, `max_tokens`, `interrupted`, or `error` (the source failed mid-run; not a measured run).",
+    ),
     c("output_tokens", "int32", "tokens", "Generated tokens (rows in `tokens`)."),
     c("started_at_ms", "float64", "ms", "Run start, since session start (monotonic clock)."),
-    c("prefill_ms", "float64", "ms", "Run start to the first token's logits being ready."),
+    c(
+      "prefill_ms",
+      "float64",
+      "ms",
+      "Run start to the first token's logits being ready; empty for an endpoint (not observable).",
+    ),
     c("ttft_ms", "float64", "ms", "Run start to the first generated token being available."),
     c("decode_ms", "float64", "ms", "First token available to last token available."),
     c("total_ms", "float64", "ms", "Run start to last token available."),
@@ -140,10 +206,30 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
       "output_tokens / total (the usually quoted rate).",
     ),
     c("decode_tokens_per_s", "float64", "tokens/s", "(output_tokens - 1) / decode."),
-    c("llama_prompt_eval_ms", "float64", "ms", "llama.cpp's own prompt-eval time for the run."),
-    c("llama_prompt_eval_tokens", "int32", "tokens", "llama.cpp's own prompt-eval token count."),
-    c("llama_eval_ms", "float64", "ms", "llama.cpp's own eval (decode) time for the run."),
-    c("llama_eval_tokens", "int32", "tokens", "llama.cpp's own eval (decode) count."),
+    c(
+      "engine_prompt_ms",
+      "float64",
+      "ms",
+      "The engine's own prompt-evaluation time for the run (llama.cpp's prompt eval; llama-server `prompt_ms`; Ollama `prompt_eval_duration`); empty when not reported.",
+    ),
+    c(
+      "engine_prompt_tokens",
+      "int32",
+      "tokens",
+      "The engine's own prompt-evaluation token count; empty when not reported.",
+    ),
+    c(
+      "engine_decode_ms",
+      "float64",
+      "ms",
+      "The engine's own decode time for the run (llama.cpp's eval; llama-server `predicted_ms`; Ollama `eval_duration`); empty when not reported.",
+    ),
+    c(
+      "engine_decode_tokens",
+      "int32",
+      "tokens",
+      "The engine's own decode count (llama.cpp: single-token evals; servers: generated tokens); empty when not reported.",
+    ),
   ],
   tokens: [
     c("session_id", "utf8", "", "Session the token belongs to."),
@@ -151,11 +237,17 @@ export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
     c("token_index", "int32", "", "Index of the generated token in its run, from 0."),
     c("position", "int32", "tokens", "Context position of the token (depth + prompt + index)."),
     c("phase", "utf8", "", "`prefill` for token 0 (its latency includes prefill), else `decode`."),
-    c("token_id", "int32", "", "Vocabulary id."),
+    c("token_id", "int32", "", "Vocabulary id; -1 through an endpoint (the APIs send no ids)."),
     c("piece", "utf8", "", "Text of the token, decoded with its predecessors as context."),
     c("piece_bytes", "int32", "bytes", "UTF-8 byte length of the token's own bytes."),
     c("t_ms", "float64", "ms", "Time since run start when the token became available."),
     c("latency_ms", "float64", "ms", "t_ms minus the previous token's t_ms (token 0: ttft)."),
+    c(
+      "chunk_tokens",
+      "int32",
+      "tokens",
+      "Tokens that arrived with this one in one read: 1 in-process and for a server chunk of one token; k > 1 for each of k tokens of one chunk (same t_ms; the first has the latency, the others 0); 0 when the row stands for a whole chunk whose tokens could not be counted.",
+    ),
   ],
 };
 

@@ -116,6 +116,10 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
     node_llama_cpp_version: [""],
     llama_cpp_release: [""],
     runtime_version: [""],
+    source: ["in-process"],
+    endpoint_url: [""],
+    engine_name: ["simulated"],
+    engine_version: [""],
     model_path: ["simulated.gguf"],
     model_name: ["simulated"],
     model_architecture: ["lfm2"],
@@ -123,6 +127,8 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
     model_file_bytes: [modelTensorBytes],
     model_tensor_bytes: [modelTensorBytes],
     model_quantization: ["Q8_0"],
+    model_dominant_type: ["Q8_0"],
+    model_type_shares: ["Q8_0:1.0000"],
     model_sha256: [""],
     model_synthetic: [true],
     model_preset: ["simulated"],
@@ -168,10 +174,10 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
       p,
       i,
     ) => (decodeMs[i]! > 0 ? ((p.prompt.maxTokens - 1) / decodeMs[i]!) * 1000 : 0)),
-    llama_prompt_eval_ms: col((_, i) => run.ttft[i]! - 0.1),
-    llama_prompt_eval_tokens: col((p) => p.depth + p.prompt.promptTokens),
-    llama_eval_ms: col((_, i) => run.evalMs[i]!),
-    llama_eval_tokens: col((p) => p.prompt.maxTokens - 1),
+    engine_prompt_ms: col((_, i) => run.ttft[i]! - 0.1),
+    engine_prompt_tokens: col((p) => p.depth + p.prompt.promptTokens),
+    engine_decode_ms: col((_, i) => run.evalMs[i]!),
+    engine_decode_tokens: col((p) => p.prompt.maxTokens - 1),
   });
 
   const runKey = pl.DataFrame({
@@ -192,6 +198,7 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
     __vocab: pl.Series("__vocab", t.vocab),
     t_ms: pl.Series("t_ms", t.t),
     latency_ms: pl.Series("latency_ms", t.latency),
+    chunk_tokens: pl.Series("chunk_tokens", new Int32Array(t.latency.length).fill(1)),
   })
     .join(runKey, { on: "__run", how: "left" })
     .join(vocabKey, { on: "__vocab", how: "left" })

@@ -13,10 +13,16 @@ import { encodeTensorData, typeBytes } from "./_quant.ts";
 import { buildVocab, type SynthVocab, tokenizerMetadata } from "./_tokenizer.ts";
 
 /** Names of the built-in model geometries. */
-export type PresetName = "lfm2-350m" | "lfm2-700m" | "lfm2-1.2b" | "lfm2-tiny" | "llama-tiny";
+export type PresetName =
+  | "lfm2-350m"
+  | "lfm2-700m"
+  | "lfm2-1.2b"
+  | "lfm2-small"
+  | "lfm2-tiny"
+  | "llama-tiny";
 
 /** Tensor data types a synthetic model can be written in. */
-export type SynthDtype = "f32" | "f16" | "q8_0" | "q4_0";
+export type SynthDtype = "f32" | "f16" | "q8_0" | "q4_0" | "q4_k_m" | "q6_k";
 
 /** A model geometry: the hyperparameters written to the GGUF file. */
 export interface Preset {
@@ -58,7 +64,9 @@ const ALL = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const LFM2_ATTENTION = [2, 5, 8, 10, 12, 14] as const;
 
 /**
- * Built-in geometries. The `-tiny` presets are for tests (a few MB, load in milliseconds).
+ * Built-in geometries. The `-tiny` presets are for tests (a few MB, load in milliseconds);
+ * `lfm2-small` is LFM2-350M's layer layout at a width of 256 (rows a multiple of the
+ * K-quants' 256-element blocks) for tests of the K-quant mixes (about 30 M weights).
  *
  * @example LFM2-350M's hybrid layout
  * ```ts
@@ -110,6 +118,19 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     ropeFreqBase: 1e6,
     rmsEpsilon: 1e-5,
   },
+  "lfm2-small": {
+    architecture: "lfm2",
+    embeddingLength: 256,
+    blockCount: 16,
+    feedForwardLength: 768,
+    headCount: 4,
+    headCountKv: 2,
+    attentionLayers: LFM2_ATTENTION,
+    vocabSize: 65536,
+    contextLength: 128000,
+    ropeFreqBase: 1e6,
+    rmsEpsilon: 1e-5,
+  },
   "lfm2-tiny": {
     architecture: "lfm2",
     embeddingLength: 32,
@@ -139,7 +160,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
 };
 
 /** The dtypes {@linkcode writeSyntheticModel} accepts. */
-export const SYNTH_DTYPES: readonly SynthDtype[] = ["f32", "f16", "q8_0", "q4_0"];
+export const SYNTH_DTYPES: readonly SynthDtype[] = ["f32", "f16", "q8_0", "q4_0", "q4_k_m", "q6_k"];
 
 /** Options for {@linkcode writeSyntheticModel}. */
 export interface SyntheticModelOptions {
@@ -150,6 +171,10 @@ export interface SyntheticModelOptions {
   preset?: PresetName;
   /**
    * Data type of the weight matrices (norm vectors and the LFM2 conv kernel stay F32).
+   * `q4_k_m` and `q6_k` are llama.cpp's mixed file types: each matrix gets the type
+   * `llama-quantize` gives it when it quantizes this preset's `f16` file to `Q4_K_M` or
+   * `Q6_K` (without an importance matrix), and its values are the `f16` file's values,
+   * quantized by the same reference code.
    * @default {"q8_0"}
    */
   dtype?: SynthDtype;
@@ -186,10 +211,70 @@ const DTYPE_CODES: Readonly<Record<SynthDtype, number>> = {
   f16: GgmlType.F16,
   q8_0: GgmlType.Q8_0,
   q4_0: GgmlType.Q4_0,
+  q4_k_m: GgmlType.Q4_K,
+  q6_k: GgmlType.Q6_K,
 };
 
-// llama.cpp `enum llama_ftype`: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7.
-const FILE_TYPES: Readonly<Record<SynthDtype, number>> = { f32: 0, f16: 1, q8_0: 7, q4_0: 2 };
+// llama.cpp `enum llama_ftype` (include/llama.h): ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2,
+// MOSTLY_Q8_0 7, MOSTLY_Q4_K_M 15, MOSTLY_Q6_K 18.
+const FILE_TYPES: Readonly<Record<SynthDtype, number>> = {
+  f32: 0,
+  f16: 1,
+  q8_0: 7,
+  q4_0: 2,
+  q4_k_m: 15,
+  q6_k: 18,
+};
+
+const K_MIXES: ReadonlySet<SynthDtype> = new Set(["q4_k_m", "q6_k"]);
+
+/** Elements per block of the types a matrix may get. */
+const BLOCK: Readonly<Record<number, number>> = {
+  [GgmlType.F16]: 1,
+  [GgmlType.Q8_0]: 32,
+  [GgmlType.Q5_0]: 32,
+  [GgmlType.Q4_K]: 256,
+  [GgmlType.Q6_K]: 256,
+};
+
+// llama-quantize's `use_more_bits` (src/llama-quant.cpp): the first and last eighth of the
+// layers and every third layer between them get more bits.
+const useMoreBits = (i: number, n: number): boolean =>
+  i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) ||
+  (i - Math.trunc(n / 8)) % 3 === 2;
+
+/**
+ * The type `llama-quantize` (src/llama-quant.cpp of the bundled llama.cpp:
+ * `llama_tensor_get_type_impl`, then `tensor_type_fallback`) gives a matrix of this preset
+ * for file type Q4_K_M or Q6_K, without an importance matrix. The synthetic presets have tied
+ * embeddings (no `output.weight`), no experts and are not 70B, which leaves these rules: the
+ * token embedding is Q6_K (Q8_0 when its rows are not a multiple of 256); for Q4_K_M, the
+ * `attn_v` matrices numbered `i` of `n` (in layer order) and the `ffn_down` of layer `i` of
+ * `n` are Q6_K where `useMoreBits(i, n)`; every other matrix gets the file type's base type;
+ * rows not a multiple of the block size fall back (Q4_K to Q5_0, Q6_K to Q8_0, then F16).
+ */
+function kQuantType(
+  dtype: SynthDtype,
+  name: string,
+  ne0: number,
+  counters: { attnV: number; nAttnV: number; layers: number },
+): number {
+  let type: number = dtype === "q6_k" ? GgmlType.Q6_K : GgmlType.Q4_K;
+  const layer = Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1);
+  if (name === "token_embd.weight") {
+    type = ne0 % BLOCK[type]! !== 0 ? GgmlType.Q8_0 : GgmlType.Q6_K;
+  } else if (name.includes("attn_v.weight")) {
+    if (dtype === "q4_k_m" && useMoreBits(counters.attnV, counters.nAttnV)) type = GgmlType.Q6_K;
+    counters.attnV++;
+  } else if (name.includes("ffn_down") && dtype === "q4_k_m") {
+    if (useMoreBits(layer, counters.layers)) type = GgmlType.Q6_K;
+  }
+  if (ne0 % BLOCK[type]! !== 0) {
+    type = type === GgmlType.Q4_K ? GgmlType.Q5_0 : type === GgmlType.Q6_K ? GgmlType.Q8_0 : type;
+    if (ne0 % BLOCK[type]! !== 0) type = GgmlType.F16;
+  }
+  return type;
+}
 
 /**
  * Standard deviation of the logits of ordinary tokens (tied embedding rows have standard
@@ -217,13 +302,18 @@ function planTensors(p: Preset, dtype: SynthDtype): PlannedTensor[] {
   const hd = E / p.headCount;
   const kv = p.headCountKv * hd;
   const matrixType = DTYPE_CODES[dtype];
+  const counters = { attnV: 0, nAttnV: p.attentionLayers.length, layers: p.blockCount };
   const out: PlannedTensor[] = [];
   const vec = (name: string, n: number): void => {
     out.push({ spec: { name, shape: [n], type: GgmlType.F32 }, init: "ones", std: 0 });
   };
   const mat = (name: string, ne0: number, ne1: number, init: Init = "normal"): void => {
     const quantized = matrixType === GgmlType.Q8_0 || matrixType === GgmlType.Q4_0;
-    const type = quantized && ne0 % 32 !== 0 ? GgmlType.F32 : matrixType;
+    const type = K_MIXES.has(dtype)
+      ? kQuantType(dtype, name, ne0, counters)
+      : quantized && ne0 % 32 !== 0
+      ? GgmlType.F32
+      : matrixType;
     const gain = init === "embedding" ? LOGIT_STD : init === "output" ? OUTPUT_GAIN : 1;
     const std = gain / Math.sqrt(init === "embedding" ? E : ne0);
     out.push({ spec: { name, shape: [ne0, ne1], type }, init, std });
@@ -316,6 +406,7 @@ function* tensorChunks(
   tensorIndex: number,
   seed: number,
   normalCount: number,
+  viaF16: boolean,
 ): Generator<Uint8Array> {
   const [ne0 = 1, ne1 = 1] = t.spec.shape;
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / ne0));
@@ -330,6 +421,9 @@ function* tensorChunks(
       // Control and padding tokens: zero rows, so their logits (0) lose to real word pieces.
       x.fill(0, Math.max(0, normalCount - r0) * ne0);
     }
+    // K mixes hold the f16 file's values (what llama-quantize reads), so their blocks are
+    // the ones llama-quantize writes from that file; F32 tensors stay as generated.
+    if (viaF16 && t.spec.type !== GgmlType.F32) x.set(new Float16Array(x));
     const n = typeBytes(t.spec.type, x.length);
     encodeTensorData(t.spec.type, x, bytes);
     yield bytes.subarray(0, n);
@@ -394,7 +488,7 @@ export async function writeSyntheticModel(
     out,
     modelMetadata(preset, p, dtype, seed, vocab),
     specs,
-    (i) => tensorChunks(planned[i]!, i, seed, vocab.normalCount),
+    (i) => tensorChunks(planned[i]!, i, seed, vocab.normalCount, K_MIXES.has(dtype)),
     onProgress === undefined ? {} : { onProgress },
   );
   let parameters = 0;

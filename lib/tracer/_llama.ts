@@ -43,14 +43,23 @@ let shared: { gpu: GpuChoice; llama: Promise<Llama> } | undefined;
 
 /**
  * The process's Llama instance for a backend choice, created on first use (with no thread cap,
- * so a context's `threads` is exactly what it uses, and never building from source).
- * @throws {Error} When an instance for another backend choice exists already.
+ * so a context's `threads` is exactly what it uses, and never building from source). An
+ * instance made for another choice serves `auto` and the backend it actually runs (so a
+ * refused `metal` request that loaded the CPU binary leaves `cpu` and `auto` usable), and is
+ * returned for an explicit GPU request too: the caller compares its backend with the request
+ * (lib/tracer/backend.ts), since the process cannot load another binding.
+ * @throws {Error} When `cpu` is asked for and the process runs a GPU binding.
  */
-export function sharedLlama(gpu: GpuChoice): Promise<Llama> {
+export async function sharedLlama(gpu: GpuChoice): Promise<Llama> {
   if (shared !== undefined && shared.gpu !== gpu) {
-    throw new Error(
-      `Cannot open a session with gpu "${gpu}": this process already uses gpu "${shared.gpu}" (node-llama-cpp keeps one llama.cpp binding per process)`,
-    );
+    const existing = await shared.llama.catch(() => undefined);
+    const loaded = existing?.gpu === false ? "cpu" : existing?.gpu;
+    if (existing !== undefined && (gpu !== "cpu" || loaded === "cpu")) return existing;
+    if (shared !== undefined) {
+      throw new Error(
+        `Cannot open a session with gpu "${gpu}": this process already uses gpu "${shared.gpu}" (node-llama-cpp keeps one llama.cpp binding per process)`,
+      );
+    }
   }
   if (shared === undefined) {
     const llama = getLlama({

@@ -16,17 +16,23 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { hostInfo, sha256File } from "../schema/_env.ts";
-import { readGguf, validateGguf } from "../gguf/gguf.ts";
+import { formatTypeShares, readGguf, validateGguf } from "../gguf/gguf.ts";
 import { tokenPieces, vocabByteLengths } from "./_pieces.ts";
 import type { LlamaPerf } from "./_perf.ts";
-import { type GpuChoice, llamaWarnings, readPerf, resetPerf, sharedLlama } from "./_llama.ts";
+import { type GpuChoice, llamaWarnings, readPerf, resetPerf } from "./_llama.ts";
+import { loadedBackend, loadLlama } from "./backend.ts";
 import { allowedCpus, autoPin, foreignCpu, pinProcessThreads } from "../runtime/affinity.ts";
 import { blockingPoolThreads, settleBlockingPool } from "../runtime/pool.ts";
 
 export type { GpuChoice };
 
 /** Why a run stopped. */
-export type StopReason = "eos" | "max_tokens" | "interrupted";
+/**
+ * Why a run stopped: `eos` (end-of-generation token), `max_tokens` (budget met), `interrupted`
+ * (stopped by the caller), `error` (the source failed mid-run, e.g. a server that died or hung;
+ * such a run is recorded but is not a measured run).
+ */
+export type StopReason = "eos" | "max_tokens" | "interrupted" | "error";
 
 /** Settings of a session; each becomes a column of the `sessions` table. */
 export interface SessionOptions {
@@ -60,7 +66,9 @@ export interface SessionOptions {
 
 /**
  * The environment of a session: the `sessions` columns from `host` to `model_preset`, with
- * the column names of {@linkcode SCHEMA} (see there for units and meaning).
+ * the column names of {@linkcode SCHEMA} (see there for units and meaning). A value the source
+ * cannot know (an endpoint's threads or model file size) is `null` (empty in Parquet) or an
+ * empty string, never invented.
  */
 export interface SessionInfo {
   /** Host name. */
@@ -73,46 +81,58 @@ export interface SessionInfo {
   cpu_model: string;
   /** Logical CPU cores. */
   cpu_cores: number;
-  /** Physical math cores node-llama-cpp reports. */
-  cpu_math_cores: number;
+  /** Physical math cores node-llama-cpp reports; null when node-llama-cpp is not loaded. */
+  cpu_math_cores: number | null;
   /** Total system memory in bytes. */
   memory_bytes: number;
-  /** Backend asked for. */
-  gpu_requested: GpuChoice;
+  /** Backend asked for; empty for an endpoint. */
+  gpu_requested: GpuChoice | "";
   /** Backend in use: `metal`, `cuda`, `vulkan` or `cpu`. */
   backend: string;
   /** GPU device names, comma-separated; empty on CPU. */
   gpu_name: string;
-  /** Total GPU memory in bytes; 0 on CPU. */
-  gpu_vram_bytes: number;
-  /** Default compute threads. */
-  threads: number;
-  /** Batch size in tokens. */
-  batch_size: number;
-  /** Context size in tokens. */
-  context_size: number;
-  /** Whether flash attention was requested. */
-  flash_attention: boolean;
+  /** Total GPU memory in bytes; 0 on CPU; null when unknown. */
+  gpu_vram_bytes: number | null;
+  /** Default compute threads; null when unknown. */
+  threads: number | null;
+  /** Batch size in tokens; null when unknown. */
+  batch_size: number | null;
+  /** Context size in tokens; null when unknown. */
+  context_size: number | null;
+  /** Whether flash attention was requested; null when unknown. */
+  flash_attention: boolean | null;
   /** node-llama-cpp package version. */
   node_llama_cpp_version: string;
   /** llama.cpp release of the loaded binary. */
   llama_cpp_release: string;
   /** Deno and V8 versions. */
   runtime_version: string;
+  /** `in-process` or `endpoint`. */
+  source: "in-process" | "endpoint";
+  /** Base URL of the traced server without credentials; empty in-process. */
+  endpoint_url: string;
+  /** Inference engine name (`llama.cpp` in-process). */
+  engine_name: string;
+  /** Engine version as the engine reports it; empty when unknown. */
+  engine_version: string;
   /** Model path as given. */
   model_path: string;
   /** `general.name`, or the file name. */
   model_name: string;
   /** `general.architecture`. */
   model_architecture: string;
-  /** Parameter count. */
-  model_parameters: number;
-  /** Model file size in bytes. */
-  model_file_bytes: number;
-  /** Bytes of all tensors. */
-  model_tensor_bytes: number;
-  /** Dominant tensor type. */
+  /** Parameter count; null when unknown. */
+  model_parameters: number | null;
+  /** Model file size in bytes; null when unknown. */
+  model_file_bytes: number | null;
+  /** Bytes of all tensors; null when unknown. */
+  model_tensor_bytes: number | null;
+  /** llama.cpp file type (`general.file_type`), else the dominant tensor type; empty when unknown. */
   model_quantization: string;
+  /** Tensor type holding the most matrix bytes; empty when unknown. */
+  model_dominant_type: string;
+  /** Share of the tensor bytes per tensor type, `TYPE:share` comma-separated, largest first; empty when unknown. */
+  model_type_shares: string;
   /** SHA-256 of the model file, hex. */
   model_sha256: string;
   /** True for tokentrace's synthetic models. */
@@ -213,6 +233,16 @@ export interface TraceOptions {
    */
   onThreadPoolWait?: () => void;
   /**
+   * Called during a prefill of more than one batch, once per finished batch but the last, with
+   * the input tokens evaluated so far, the input tokens in all, and the ms since the run's
+   * clock started. It costs the measured prefill one clock read per batch (of `batchSize`
+   * tokens) and is called just after the next batch has been handed to llama.cpp, so it runs
+   * while that batch decodes instead of delaying it; nothing is added per token. The last
+   * batch is not reported: the first token follows it.
+   * @default {undefined}
+   */
+  onPrefillBatch?: (done: number, total: number, elapsedMs: number) => void;
+  /**
    * CPU affinity of the process during the run, recorded as `cpu_affinity`.
    * - `"auto"`: a one-thread run pins every thread of the process to the CPU the calling
    *   thread is on, so the scheduler cannot move decode steps between CPUs (on the 2-core
@@ -232,7 +262,8 @@ export interface TraceOptions {
 
 /**
  * The timings and counts of one run: the `runs` columns from `prompt_id` to
- * `llama_eval_tokens`, with the column names of {@linkcode SCHEMA}.
+ * `engine_decode_tokens`, with the column names of {@linkcode SCHEMA}. A value the source cannot
+ * know is `null` (empty in Parquet), never invented.
  */
 export interface RunSummary {
   /** Prompt identifier label. */
@@ -251,12 +282,12 @@ export interface RunSummary {
   depth_tokens: number;
   /** Output token budget. */
   max_tokens: number;
-  /** Compute threads. */
-  threads: number;
-  /** Batch size. */
-  batch_size: number;
-  /** Context size. */
-  context_size: number;
+  /** Compute threads; null when unknown (an endpoint). */
+  threads: number | null;
+  /** Batch size; null when unknown. */
+  batch_size: number | null;
+  /** Context size; null when unknown. */
+  context_size: number | null;
   /** CPUs the process was pinned to during the run (`0`, `2,3`); empty when not pinned. */
   cpu_affinity: string;
   /** Sampling temperature. */
@@ -273,8 +304,8 @@ export interface RunSummary {
   output_tokens: number;
   /** Run start since the session opened, ms. */
   started_at_ms: number;
-  /** Run start to the first token's logits being ready, ms. */
-  prefill_ms: number;
+  /** Run start to the first token's logits being ready, ms; null when unknown (an endpoint). */
+  prefill_ms: number | null;
   /** Run start to the first token being available, ms. */
   ttft_ms: number;
   /** First token available to last token available, ms. */
@@ -285,14 +316,14 @@ export interface RunSummary {
   e2e_tokens_per_s: number;
   /** (output_tokens - 1) / decode; NaN for a one-token run. */
   decode_tokens_per_s: number;
-  /** llama.cpp's prompt-eval time, ms. */
-  llama_prompt_eval_ms: number;
-  /** llama.cpp's prompt-eval token count. */
-  llama_prompt_eval_tokens: number;
-  /** llama.cpp's eval (decode) time, ms. */
-  llama_eval_ms: number;
-  /** llama.cpp's eval (decode) count. */
-  llama_eval_tokens: number;
+  /** The engine's own prompt-evaluation time, ms (in-process: llama.cpp's prompt eval); null when not reported. */
+  engine_prompt_ms: number | null;
+  /** The engine's own prompt-evaluation token count; null when not reported. */
+  engine_prompt_tokens: number | null;
+  /** The engine's own decode time, ms (in-process: llama.cpp's eval); null when not reported. */
+  engine_decode_ms: number | null;
+  /** The engine's own decode count (in-process: single-token evals); null when not reported. */
+  engine_decode_tokens: number | null;
 }
 
 /**
@@ -316,6 +347,8 @@ export interface TokenColumns {
   t_ms: Float64Array;
   /** t_ms minus the previous token's t_ms (token 0: ttft), ms. */
   latency_ms: Float64Array;
+  /** Tokens that arrived in the same read as this one (1 in-process; see {@linkcode SCHEMA}). */
+  chunk_tokens: Int32Array;
 }
 
 /** A traced run: its summary and its tokens. */
@@ -577,6 +610,8 @@ export function nativeInternals(
  * @param options Threads, backend, context and batch size, flash attention.
  * @returns The open session; close it with `session.close()`.
  * @throws {GgufError} When the file is not a GGUF model llama.cpp can load.
+ * @throws {BackendError} When `gpu` names a backend (`metal`, `cuda`, `vulkan`) other than
+ * the one node-llama-cpp loaded.
  * @throws {RangeError} When a numeric option is not a positive integer.
  *
  * @example Trace one run
@@ -604,7 +639,7 @@ export async function openSession(model: string, options: SessionOptions = {}): 
   validateGguf(gguf);
 
   const warningsFrom = llamaWarnings.length;
-  const llama = await sharedLlama(gpu);
+  const llama = await loadLlama(gpu, "open session");
   const [llamaModel, sha256] = await Promise.all([
     llama.loadModel({ modelPath: model }),
     sha256File(model),
@@ -617,11 +652,12 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       llama.getGpuDeviceNames(),
       llama.getVramState(),
     ]);
-    const info: SessionInfo = {
+    const release = `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`;
+    const info: InProcessInfo = {
       ...hostInfo(),
       cpu_math_cores: llama.cpuMathCores,
       gpu_requested: gpu,
-      backend: llama.gpu === false ? "cpu" : llama.gpu,
+      backend: loadedBackend(llama),
       gpu_name: gpuNames.join(", "),
       gpu_vram_bytes: vram.total,
       threads: defaultThreads,
@@ -629,14 +665,20 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       context_size: size,
       flash_attention: flashAttention,
       node_llama_cpp_version: await getModuleVersion(),
-      llama_cpp_release: `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`,
+      llama_cpp_release: release,
+      source: "in-process",
+      endpoint_url: "",
+      engine_name: "llama.cpp",
+      engine_version: release,
       model_path: model,
       model_name: gguf.name,
       model_architecture: gguf.architecture ?? "",
       model_parameters: gguf.parameterCount,
       model_file_bytes: gguf.fileBytes,
       model_tensor_bytes: gguf.tensorBytes,
-      model_quantization: gguf.dominantQuantization ?? "",
+      model_quantization: gguf.quantization ?? "",
+      model_dominant_type: gguf.dominantQuantization ?? "",
+      model_type_shares: formatTypeShares(gguf.tensorTypeBytes),
       model_sha256: sha256,
       model_synthetic: gguf.synthetic,
       model_preset: stringMeta(gguf, "tokentrace.preset"),
@@ -724,6 +766,7 @@ export interface CountPromptTokensOptions {
  * @param options The backend.
  * @returns One count per prompt, in order.
  * @throws {GgufError} When the file is not a GGUF model llama.cpp can load.
+ * @throws {BackendError} When `gpu` names a backend other than the one node-llama-cpp loaded.
  *
  * @example Count a chat and a raw prompt
  * ```ts ignore
@@ -747,7 +790,7 @@ export async function countPromptTokens(
   checkGpu("count prompt tokens", gpu);
   for (const { mode = "chat" } of prompts) checkMode("count prompt tokens", mode);
   validateGguf(await readGguf(model));
-  const llama = await sharedLlama(gpu);
+  const llama = await loadLlama(gpu, "count prompt tokens");
   const vocab = await llama.loadModel({ modelPath: model, vocabOnly: true });
   try {
     const wrapper = prompts.some((p) => (p.mode ?? "chat") === "chat")
@@ -761,8 +804,16 @@ export async function countPromptTokens(
   }
 }
 
+/** An in-process session's info: its settings are always known. */
+interface InProcessInfo extends SessionInfo {
+  threads: number;
+  batch_size: number;
+  context_size: number;
+  flash_attention: boolean;
+}
+
 class TracerSession implements Session {
-  readonly info: SessionInfo;
+  readonly info: InProcessInfo;
   readonly #llama: Llama;
   readonly #model: LlamaModel;
   readonly #warningsFrom: number;
@@ -780,7 +831,7 @@ class TracerSession implements Session {
   constructor(
     llama: Llama,
     model: LlamaModel,
-    info: SessionInfo,
+    info: InProcessInfo,
     vocabBytes: Int32Array,
     eog: Uint8Array,
     warningsFrom: number,
@@ -917,6 +968,7 @@ class TracerSession implements Session {
       signal,
       settleThreadPool = true,
       onThreadPoolWait,
+      onPrefillBatch,
       cpuAffinity = "auto",
     } = options;
     checkMode("trace", mode);
@@ -1024,6 +1076,9 @@ class TracerSession implements Session {
         // Prefill: depth filler and prompt in batches of the context's batch size; logits for
         // the last input token only.
         let row = 0;
+        // The batch before this one, reported once this one is in llama.cpp's hands.
+        let reportDone = 0;
+        let reportMs = 0;
         for (let from = 0; from < input.length; from += chunk) {
           const tokens = input.subarray(from, from + chunk);
           const last = from + tokens.length === input.length;
@@ -1035,7 +1090,13 @@ class TracerSession implements Session {
             last ? Uint32Array.of(tokens.length - 1) : noRows,
           );
           position += tokens.length;
-          await ctx.decodeBatch();
+          const decoded = ctx.decodeBatch();
+          if (reportDone > 0) onPrefillBatch?.(reportDone, input.length, reportMs);
+          await decoded;
+          if (onPrefillBatch !== undefined) {
+            reportDone = position;
+            reportMs = performance.now() - start;
+          }
           if (last) row = rows[0]!;
         }
         prefillMs = performance.now() - start;
@@ -1183,10 +1244,10 @@ class TracerSession implements Session {
         total_ms: total,
         e2e_tokens_per_s: n / (total / 1000),
         decode_tokens_per_s: n > 1 ? (n - 1) / (decode / 1000) : Number.NaN,
-        llama_prompt_eval_ms: run.perf.promptEvalMs,
-        llama_prompt_eval_tokens: run.perf.promptEvalTokens,
-        llama_eval_ms: run.perf.evalMs,
-        llama_eval_tokens: run.perf.evalTokens,
+        engine_prompt_ms: run.perf.promptEvalMs,
+        engine_prompt_tokens: run.perf.promptEvalTokens,
+        engine_decode_ms: run.perf.evalMs,
+        engine_decode_tokens: run.perf.evalTokens,
       },
       tokens: {
         token_index: index,
@@ -1197,6 +1258,7 @@ class TracerSession implements Session {
         piece_bytes: pieceBytes,
         t_ms: times,
         latency_ms: latency,
+        chunk_tokens: new Int32Array(n).fill(1),
       },
     };
   }

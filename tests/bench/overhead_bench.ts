@@ -170,8 +170,8 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
   const llama = await sharedLlama("cpu");
   const bareModel = await llama.loadModel({ modelPath: model });
   const context = await bareModel.createContext({
-    contextSize: session.info.context_size,
-    batchSize: session.info.batch_size,
+    contextSize: session.info.context_size!,
+    batchSize: session.info.batch_size!,
     flashAttention: false,
     threads,
     sequences: 1,
@@ -235,7 +235,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
             ttftMs: s.ttft_ms,
             decodeMs: s.decode_ms,
             decodeTokensPerS: s.decode_tokens_per_s,
-            llamaEvalMs: s.llama_eval_ms,
+            llamaEvalMs: s.engine_decode_ms!,
             poolThreads,
           };
         }

@@ -115,8 +115,8 @@ async function childTracer(a: TracerChildArgs): Promise<TracedRun[]> {
         p95TokenMs: quantile(dec, 0.95),
         maxTokenMs: Math.max(...dec),
         decodeMs: summary.decode_ms,
-        llamaEvalMs: summary.llama_eval_ms,
-        llamaEvalTokens: summary.llama_eval_tokens,
+        llamaEvalMs: summary.engine_decode_ms!,
+        llamaEvalTokens: summary.engine_decode_tokens!,
         poolBefore: pool?.before,
         poolAfter: pool?.after,
         cpuAffinity: summary.cpu_affinity,
@@ -207,6 +207,7 @@ async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResul
       piece_bytes: Int32Array.from(get("piece_bytes") as number[]),
       t_ms: Float64Array.from(get("t_ms") as number[]),
       latency_ms: Float64Array.from(get("latency_ms") as number[]),
+      chunk_tokens: Int32Array.from(get("chunk_tokens") as number[]),
     };
   };
   // deno-lint-ignore no-explicit-any

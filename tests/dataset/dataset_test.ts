@@ -37,6 +37,10 @@ const INFO: SessionInfo = {
   node_llama_cpp_version: "3.21.1",
   llama_cpp_release: "ggml-org/llama.cpp@v0.4.0",
   runtime_version: "Deno",
+  source: "in-process",
+  endpoint_url: "",
+  engine_name: "llama.cpp",
+  engine_version: "ggml-org/llama.cpp@v0.4.0",
   model_path: "m.gguf",
   model_name: "m",
   model_architecture: "lfm2",
@@ -44,6 +48,8 @@ const INFO: SessionInfo = {
   model_file_bytes: 2 ** 33,
   model_tensor_bytes: 2 ** 33,
   model_quantization: "Q8_0",
+  model_dominant_type: "Q8_0",
+  model_type_shares: "Q8_0:0.9900,F32:0.0100",
   model_sha256: "0".repeat(64),
   model_synthetic: true,
   model_preset: "lfm2-350m",
@@ -65,6 +71,7 @@ function fakeRun(order: number, n: number): [RunRecord, TokenColumns] {
     piece_bytes: Int32Array.from(piece, (p) => new TextEncoder().encode(p).length),
     t_ms: t,
     latency_ms: Float64Array.from({ length: n }, (_, i) => (i === 0 ? 30 : t[i]! - t[i - 1]!)),
+    chunk_tokens: new Int32Array(n).fill(1),
   };
   const run: RunRecord = {
     order_index: order,
@@ -95,10 +102,10 @@ function fakeRun(order: number, n: number): [RunRecord, TokenColumns] {
     total_ms: t[n - 1]!,
     e2e_tokens_per_s: n / (t[n - 1]! / 1000),
     decode_tokens_per_s: (n - 1) / ((t[n - 1]! - 30) / 1000),
-    llama_prompt_eval_ms: 20,
-    llama_prompt_eval_tokens: 8,
-    llama_eval_ms: 9 * (n - 1),
-    llama_eval_tokens: n - 1,
+    engine_prompt_ms: 20,
+    engine_prompt_tokens: 8,
+    engine_decode_ms: 9 * (n - 1),
+    engine_decode_tokens: n - 1,
   };
   return [run, tokens];
 }
@@ -207,7 +214,7 @@ Deno.test("three traced runs are written and read back", async (t) => {
       assert.ok(Math.abs(sum - (run.total_ms as number)) <= n * 1e-9);
       assert.ok(Math.abs(sum - latency[0]! - (run.decode_ms as number)) <= n * 1e-9);
       assert.equal(latency[0], run.ttft_ms);
-      assert.equal(run.llama_eval_tokens, n - 1);
+      assert.equal(run.engine_decode_tokens, n - 1);
     }
   });
 
@@ -539,6 +546,7 @@ function concatTokens(parts: readonly TokenColumns[]): TokenColumns {
     piece_bytes: Int32Array.from(join((t) => t.piece_bytes)),
     t_ms: Float64Array.from(join((t) => t.t_ms)),
     latency_ms: Float64Array.from(join((t) => t.latency_ms)),
+    chunk_tokens: Int32Array.from(join((t) => t.chunk_tokens)),
   };
 }
 
@@ -659,4 +667,73 @@ Deno.test("`tableFrame()` takes exactly the schema's columns", () => {
   const frame = tableFrame("tokens", { session_id: ["s", "s"], run_id: ["r", "r"], ...tokens });
   assert.deepEqual(frame.columns, names("tokens"));
   assert.equal(String(frame.schema.position), String(pl.Int32));
+});
+
+const SAMPLE = fileURLToPath(new URL("../../data/sample-trace", import.meta.url));
+
+Deno.test("`readDataset()` upgrades a schema 2 session on read without touching its files", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tokentrace-v2-" });
+  await new Deno.Command("cp", { args: ["-r", SAMPLE, `${dir}/ds`] }).output();
+  const session = [...Deno.readDirSync(`${dir}/ds`)][0]!.name;
+  const runsFile = `${dir}/ds/${session}/runs/runs-000000-000053.parquet`;
+  const raw = pl.readParquet(runsFile);
+  const rawSession = pl.readParquet(`${dir}/ds/${session}/session.parquet`);
+  assert.equal(rawSession.getColumn("schema_version").get(0), 2);
+  const before = await Deno.readFile(runsFile);
+  const { sessions, runs, tokens } = await readDataset(`${dir}/ds`);
+  assert.deepEqual(sessions.columns, names("sessions"));
+  assert.deepEqual(runs.columns, names("runs"));
+  const s = (sessions as pl.DataFrame).toRecords()[0]!;
+  // The upgrade rule: version 2 sessions were traced in-process by llama.cpp.
+  assert.equal(s.schema_version, 2);
+  assert.equal(s.source, "in-process");
+  assert.equal(s.endpoint_url, "");
+  assert.equal(s.engine_name, "llama.cpp");
+  assert.equal(s.engine_version, rawSession.getColumn("llama_cpp_release").get(0));
+  // The counters keep their values under their new names.
+  for (
+    const [old, now] of [
+      ["llama_prompt_eval_ms", "engine_prompt_ms"],
+      ["llama_prompt_eval_tokens", "engine_prompt_tokens"],
+      ["llama_eval_ms", "engine_decode_ms"],
+      ["llama_eval_tokens", "engine_decode_tokens"],
+    ]
+  ) {
+    assert.deepEqual(runs.getColumn(now!).toArray(), raw.getColumn(old!).toArray(), now);
+  }
+  assert.equal(runs.height, 54);
+  assert.equal((await tokens.collect()).height, 1740);
+  // Read-only: the files are the same bytes, and writing to the session is refused.
+  assert.deepEqual(await Deno.readFile(runsFile), before);
+  await assertRefuses(
+    () => DatasetWriter.resume(`${dir}/ds/${session}`),
+    `${dir}/ds/${session}/session.parquet`,
+    /written with schema version 2 and is read-only \(upgraded on read\)/,
+  );
+  // A current session next to it reads in the same dataset.
+  const writer = await DatasetWriter.create(`${dir}/ds`, INFO);
+  await writer.writeRun(...fakeRun(0, 4));
+  const both = await readDataset(`${dir}/ds`);
+  assert.equal(both.sessions.height, 2);
+  assert.equal(both.runs.height, 55);
+  assert.equal((await both.tokens.collect()).height, 1744);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("`readDataset()` refuses a schema 1 session with one line naming the file", async () => {
+  const { dir, writer } = await fakeDataset([3]);
+  const file = `${dir}/${LAYOUT.sessionFile(writer.sessionId)}`;
+  const row = { ...writer.session, schema_version: 1 };
+  tableFrame(
+    "sessions",
+    Object.fromEntries(
+      names("sessions").map((name) => [name, [(row as Record<string, unknown>)[name]]]),
+    ),
+  ).writeParquet(file);
+  await assertRefuses(
+    () => readDataset(dir),
+    file,
+    new RegExp(`schema_version is 1, this tokentrace reads ${SCHEMA_VERSION} \\(and upgrades 2`),
+  );
+  await Deno.remove(dir, { recursive: true });
 });

@@ -67,6 +67,7 @@ async function writeDataset(dir: string, trace: ReturnType<typeof simulateTrace>
       piece_bytes: Int32Array.from(column<number>("piece_bytes")),
       t_ms: Float64Array.from(column<number>("t_ms")),
       latency_ms: Float64Array.from(column<number>("latency_ms")),
+      chunk_tokens: Int32Array.from(column<number>("chunk_tokens")),
     });
   }
   await writer.finish("complete");

@@ -11,7 +11,7 @@ import { quantizeQ4_0, quantizeQ8_0 } from "../../lib/synth/_quant.ts";
 import { buildVocab, TokenType } from "../../lib/synth/_tokenizer.ts";
 import { testModel } from "../_models.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** First id that is not a GPT-2 word piece: `<|endoftext|>`, then control and padding tokens. */
 const FIRST_SPECIAL = 50256;
 
@@ -194,14 +194,14 @@ Deno.test("`writeSyntheticModel()` rejects an unknown preset, dtype or seed", as
     // @ts-expect-error: testing a bad preset
     writeSyntheticModel("x.gguf", { preset: "gpt-5" }),
     new RangeError(
-      'Cannot write a synthetic model: preset must be one of lfm2-350m, lfm2-700m, lfm2-1.2b, lfm2-tiny, llama-tiny, found "gpt-5"',
+      'Cannot write a synthetic model: preset must be one of lfm2-350m, lfm2-700m, lfm2-1.2b, lfm2-small, lfm2-tiny, llama-tiny, found "gpt-5"',
     ),
   );
   await assert.rejects(
     // @ts-expect-error: testing a bad dtype
     writeSyntheticModel("x.gguf", { dtype: "q5_k" }),
     new RangeError(
-      'Cannot write a synthetic model: dtype must be one of f32, f16, q8_0, q4_0, found "q5_k"',
+      'Cannot write a synthetic model: dtype must be one of f32, f16, q8_0, q4_0, q4_k_m, q6_k, found "q5_k"',
     ),
   );
   await assert.rejects(

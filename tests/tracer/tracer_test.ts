@@ -121,7 +121,7 @@ function checkRun(run: TraceResult): void {
     if (i > 0) assert.ok(t.t_ms[i]! > t.t_ms[i - 1]!, `t_ms not increasing at ${i}`);
   }
   // Timings nest: 0 < prefill <= ttft = t_ms[0] <= total = t_ms[n-1].
-  assert.ok(s.prefill_ms > 0 && s.prefill_ms <= s.ttft_ms);
+  assert.ok(s.prefill_ms! > 0 && s.prefill_ms! <= s.ttft_ms);
   assert.equal(s.ttft_ms, t.t_ms[0]);
   assert.equal(s.total_ms, t.t_ms[n - 1]);
   assert.equal(s.decode_ms, s.total_ms - s.ttft_ms);
@@ -135,13 +135,13 @@ function checkRun(run: TraceResult): void {
   assert.equal(s.e2e_tokens_per_s, n / (s.total_ms / 1000));
   // llama.cpp's counters for the same run: the depth and prompt went in multi-token batches,
   // and each token but the last was decoded once to produce the next.
-  assert.equal(s.llama_prompt_eval_tokens, s.depth_tokens + s.prompt_tokens);
-  assert.equal(s.llama_eval_tokens, n - 1);
+  assert.equal(s.engine_prompt_tokens, s.depth_tokens + s.prompt_tokens);
+  assert.equal(s.engine_decode_tokens, n - 1);
 }
 
 /**
  * Cross-check of the traced decode time against llama.cpp's eval time. Every llama_decode of a
- * decode step runs inside one traced interval, so decode_ms >= llama_eval_ms (less 0.01 ms:
+ * decode step runs inside one traced interval, so decode_ms >= engine_decode_ms (less 0.01 ms:
  * llama.cpp prints two decimals). The rest is per-token host work: sampling, two worker-thread
  * hops and the JS resumption. Measured on this 2-vCPU machine with the tiny model (decode ~0.5 ms)
  * under a load average of 2.5: the gap per token, averaged over a run, was 0.52 to 2.0 ms
@@ -150,14 +150,17 @@ function checkRun(run: TraceResult): void {
 const HOST_GAP_PER_TOKEN_MS = 5;
 function checkAgainstLlama(run: TraceResult): void {
   const s = run.summary;
-  const gap = s.decode_ms - s.llama_eval_ms;
-  assert.ok(gap >= -0.01, `traced decode ${s.decode_ms} ms < llama.cpp eval ${s.llama_eval_ms} ms`);
+  const gap = s.decode_ms - s.engine_decode_ms!;
+  assert.ok(
+    gap >= -0.01,
+    `traced decode ${s.decode_ms} ms < llama.cpp eval ${s.engine_decode_ms} ms`,
+  );
   assert.ok(
     gap <= (s.output_tokens - 1) * HOST_GAP_PER_TOKEN_MS,
-    `traced decode ${s.decode_ms} ms exceeds llama.cpp eval ${s.llama_eval_ms} ms by more than ${HOST_GAP_PER_TOKEN_MS} ms per token`,
+    `traced decode ${s.decode_ms} ms exceeds llama.cpp eval ${s.engine_decode_ms} ms by more than ${HOST_GAP_PER_TOKEN_MS} ms per token`,
   );
   // Prefill contains the prompt's llama_decode calls too.
-  assert.ok(s.prefill_ms >= s.llama_prompt_eval_ms - 0.01);
+  assert.ok(s.prefill_ms! >= s.engine_prompt_ms! - 0.01);
 }
 
 async function withSession(fn: (session: Session) => Promise<void>): Promise<void> {
@@ -392,7 +395,7 @@ Deno.test("`session.trace()` keeps llama.cpp's counters after another getLlama()
 
 Deno.test("`session.trace()` refuses runs that do not fit the context or bad options", async () => {
   await withSession(async (session) => {
-    const size = session.info.context_size;
+    const size = session.info.context_size!;
     await assert.rejects(session.trace("Hello", { mode: "raw", depth: size }), {
       name: "RangeError",
       message: new RegExp(`exceeds the context size ${size}`),
