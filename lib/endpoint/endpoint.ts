@@ -530,9 +530,7 @@ class HttpSession implements EndpointSession {
       timings_per_token: true,
       // A synthetic model's random text can hold bytes that are not UTF-8, which llama-server
       // (at node-llama-cpp's bundled commit) ends the stream for; such tokens are banned.
-      ...(this.#banned.length === 0
-        ? {}
-        : { logit_bias: this.#banned.map((id) => [id, false]) }),
+      ...(this.#banned.length === 0 ? {} : { logit_bias: this.#banned.map((id) => [id, false]) }),
     };
     return mode === "chat"
       ? {

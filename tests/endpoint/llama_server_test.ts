@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
-import pl from "nodejs-polars";
+import type pl from "nodejs-polars";
 import { LAYOUT, openEndpointSession, readDataset } from "../../mod.ts";
 import { testModel } from "../_models.ts";
 import { freePort, startLlamaServer } from "./_server.ts";

@@ -33,7 +33,9 @@ Deno.test("`runSuite()` works from a script outside the repo: 6 runs, read back,
     const script = `${dir}/experiment.ts`;
     await Deno.writeTextFile(
       script,
-      `import { readDataset, runSuite } from ${JSON.stringify(new URL("mod.ts", `file://${ROOT}`).href)};
+      `import { readDataset, runSuite } from ${
+        JSON.stringify(new URL("mod.ts", `file://${ROOT}`).href)
+      };
 const [model, out, suite] = Deno.args;
 const calls = [];
 const result = await runSuite(model, JSON.parse(suite), {
