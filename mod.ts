@@ -142,9 +142,11 @@ export {
 export {
   parsePlan,
   PLAN_VERSION,
+  planFromJson,
   type PlanModel,
   planPromptOrder,
   type SessionPlan,
+  type StoredPlan,
 } from "./lib/experiment/plan.ts";
 export {
   ExperimentError,
@@ -308,6 +310,14 @@ export {
   type ThreadsProbeRow,
   type ThreadsProbeTarget,
 } from "./lib/experiment/probe.ts";
+export {
+  type RecommendedRow,
+  recommendThreads,
+  type RecommendThreadsOptions,
+  THREADS_TOLERANCE,
+  type ThreadsRecommendation,
+  type ThreadsRuns,
+} from "./lib/experiment/threads.ts";
 export {
   blockingPoolThreads,
   settleBlockingPool,

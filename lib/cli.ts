@@ -1,5 +1,6 @@
 /**
- * The `tokentrace` command line: `synth`, `trace`, `report` and `bench` subcommands.
+ * The `tokentrace` command line: `synth`, `trace` and `report` subcommands (benchmarks run
+ * with `deno task bench`, outside the published package).
  *
  * ```sh
  * deno run -A lib/cli.ts trace --help
@@ -14,7 +15,6 @@ const SUBCOMMANDS: Readonly<Record<string, () => Promise<SubcommandMain>>> = {
   synth: async () => (await import("./cli/synth.ts")).synthMain,
   trace: async () => (await import("./cli/trace.ts")).traceMain,
   report: async () => (await import("./cli/report.ts")).reportMain,
-  // `bench` joins this table once the perf helper's CLI module exists.
 };
 
 /**

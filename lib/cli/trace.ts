@@ -12,6 +12,7 @@ import type { SessionPlan } from "../experiment/plan.ts";
 import {
   checkDatasetOut,
   checkWritableDir,
+  DEFAULT_OUT,
   ExperimentError,
   parentOf,
   readPlan,
@@ -32,8 +33,6 @@ import { formatSummary, summarizeSession, type TraceSummary } from "../present/s
 
 /** The model used when `--model` is not given: made once by the synth module. */
 export const DEFAULT_MODEL = "data/models/lfm2-350m-q8_0.gguf";
-/** The default dataset directory. */
-export const DEFAULT_OUT = "data/traces";
 const GPU_CHOICES = ["auto", "metal", "cuda", "vulkan", "cpu"] as const;
 type GpuChoice = (typeof GPU_CHOICES)[number];
 

@@ -1,6 +1,8 @@
 /**
  * Thread-count probe: times short decode runs at several thread counts, interleaved, and
- * recommends the setting with the best mean decode rate (stalls included).
+ * recommends one with {@linkcode recommendThreads} (the rule `compareThreads()` uses for a
+ * session's runs): the fewest threads whose pooled decode rate (stalls included) ties with
+ * the fastest's.
  *
  * On CPU, llama.cpp's compute threads meet at a spinning barrier after every operation of the
  * graph, so one descheduled thread stalls all the others: a thread count that is fast on an
@@ -12,6 +14,8 @@
 
 import type { TraceOptions, TraceResult } from "../tracer/tracer.ts";
 import { settleBlockingPool } from "../runtime/pool.ts";
+import { recommendThreads, THREADS_TOLERANCE } from "./threads.ts";
+import type { Estimate } from "../analysis/types.ts";
 
 /** The part of a tracer session the probe needs (any object with `trace()` will do). */
 export interface ThreadsProbeTarget {
@@ -42,9 +46,10 @@ export interface ThreadsProbeOptions {
    */
   prompt?: string;
   /**
-   * A candidate within this fraction of the best rate counts as a tie; ties go to fewer
-   * threads, which leave cores to the rest of the machine and stall less.
-   * @default {0.03}
+   * A candidate whose rate ratio fastest / candidate is below 1 + tolerance ties with the
+   * fastest (as does one whose ratio interval reaches 1); ties go to fewer threads, which
+   * leave cores to the rest of the machine and stall less (see {@linkcode recommendThreads}).
+   * @default {THREADS_TOLERANCE (0.02)}
    */
   tolerance?: number;
   /**
@@ -63,8 +68,17 @@ export interface ThreadsProbeRow {
   threads: number;
   /** Decode tokens/s of each round: (output tokens − 1) / decode time, stalls included. */
   samplesTokensPerS: number[];
-  /** Median over rounds of the decode rate, tokens/s. */
+  /** Median over rounds of the decode rate, tokens/s (reported; not what is compared). */
   medianTokensPerS: number;
+  /**
+   * Pooled decode rate over the rounds: Σ decode tokens / Σ decode time, tokens/s, stalls
+   * included; what the recommendation compares.
+   */
+  tokensPerS: number;
+  /** The fastest candidate's pooled rate over this one's, with its 95% interval. */
+  fastestRatio: Estimate;
+  /** Whether this candidate ties with the fastest (see {@linkcode recommendThreads}). */
+  tiesFastest: boolean;
   /** Slowest single token seen at this setting, ms. */
   maxTokenMs: number;
 }
@@ -73,6 +87,8 @@ export interface ThreadsProbeRow {
 export interface ThreadsProbeResult {
   /** The recommended thread count. */
   best: number;
+  /** The candidate with the highest pooled decode rate. */
+  fastest: number;
   /** One row per candidate, in the order given. */
   rows: ThreadsProbeRow[];
 }
@@ -84,14 +100,17 @@ function median(xs: readonly number[]): number {
 }
 
 /**
- * Probes thread counts with short greedy runs (after one untimed warm-up run) and recommends
- * the one with the highest median decode rate; candidates within `tolerance` of it tie and
- * the fewest threads win.
+ * Probes thread counts with short greedy runs (after one untimed warm-up run), rounds
+ * interleaved, and recommends one by the rule of {@linkcode recommendThreads}: the fewest
+ * threads whose pooled decode rate over the rounds ties with the fastest's (rate ratio below
+ * 1 + `tolerance`, or its 95% interval over rounds reaching 1; with one round only the
+ * tolerance decides).
  *
  * @param target A tracer session (or anything with a compatible `trace()`).
  * @param options Candidates, tokens per run, rounds, prompt, tolerance.
  * @returns The recommended thread count and every candidate's rates.
- * @throws {RangeError} When a candidate is not a positive integer, or there are none.
+ * @throws {RangeError} When a candidate is not a positive integer or appears twice, or there
+ * are none.
  *
  * @example Pick the faster of two settings (a fake session stands in for a model)
  * ```ts
@@ -110,7 +129,8 @@ function median(xs: readonly number[]): number {
  * };
  * const result = await probeThreads(fake, { candidates: [1, 2], rounds: 2, settle: false });
  * assert.equal(result.best, 2);
- * assert.equal(result.rows[1]!.medianTokensPerS, 100);
+ * assert.equal(result.rows[1]!.tokensPerS, 100);
+ * assert.equal(result.rows[0]!.fastestRatio.value, 2);
  * ```
  */
 export async function probeThreads(
@@ -122,7 +142,7 @@ export async function probeThreads(
     tokens = 32,
     rounds = 3,
     prompt = "The",
-    tolerance = 0.03,
+    tolerance = THREADS_TOLERANCE,
     settle = true,
     onRun,
   } = options;
@@ -135,6 +155,16 @@ export async function probeThreads(
         `Cannot probe threads: every candidate must be a positive integer, found ${t}`,
       );
     }
+  }
+  if (new Set(candidates).size !== candidates.length) {
+    throw new RangeError(
+      `Cannot probe threads: every candidate must appear once, found ${candidates.join(",")}`,
+    );
+  }
+  if (!(tolerance >= 0 && tolerance < 1)) {
+    throw new RangeError(
+      `Cannot probe threads: tolerance must be a number from 0 to below 1, found ${tolerance}`,
+    );
   }
   if (!Number.isInteger(tokens) || tokens < 2) {
     throw new RangeError(`Cannot probe threads: tokens must be an integer >= 2, found ${tokens}`);
@@ -150,6 +180,8 @@ export async function probeThreads(
   await run(candidates[0]!); // warm-up: page cache, context creation
   if (settle && candidates.some((t) => t > 1)) await settleBlockingPool();
   const samples = candidates.map(() => [] as number[]);
+  const decodeTokens = candidates.map(() => [] as number[]);
+  const decodeMs = candidates.map(() => [] as number[]);
   const maxMs = candidates.map(() => 0);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < candidates.length; k++) {
@@ -158,21 +190,30 @@ export async function probeThreads(
       const { summary, tokens: cols } = await run(threads);
       const rate = (summary.output_tokens - 1) / (summary.decode_ms / 1000);
       samples[i]!.push(rate);
+      decodeTokens[i]!.push(summary.output_tokens - 1);
+      decodeMs[i]!.push(summary.decode_ms);
       for (let j = 1; j < cols.latency_ms.length; j++) {
         maxMs[i] = Math.max(maxMs[i]!, cols.latency_ms[j]!);
       }
       onRun?.(threads, rate);
     }
   }
-  const rows = candidates.map((threads, i) => ({
+  const recommended = recommendThreads(
+    candidates.map((threads, i) => ({
+      threads,
+      decodeTokens: decodeTokens[i]!,
+      decodeMs: decodeMs[i]!,
+    })),
+    { tolerance },
+  );
+  const rows = candidates.map((threads, i): ThreadsProbeRow => ({
     threads,
     samplesTokensPerS: samples[i]!,
     medianTokensPerS: median(samples[i]!),
+    tokensPerS: recommended.rows[i]!.tokensPerS,
+    fastestRatio: recommended.rows[i]!.fastestRatio,
+    tiesFastest: recommended.rows[i]!.tiesFastest,
     maxTokenMs: maxMs[i]!,
   }));
-  const top = Math.max(...rows.map((r) => r.medianTokensPerS));
-  const best = rows
-    .filter((r) => r.medianTokensPerS >= top * (1 - tolerance))
-    .reduce((a, b) => (b.threads < a.threads ? b : a));
-  return { best: best.threads, rows };
+  return { best: recommended.best, fastest: recommended.fastest, rows };
 }

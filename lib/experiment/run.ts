@@ -31,8 +31,8 @@ import {
 } from "../tracer/tracer.ts";
 import { DatasetWriter, type RunRow } from "../dataset/dataset.ts";
 
-/** The default dataset directory of {@linkcode runSuite}. */
-const DEFAULT_OUT = "data/traces";
+/** The default dataset directory of {@linkcode runSuite} (and of `deno task trace`). */
+export const DEFAULT_OUT = "data/traces";
 /** The default batch size for runs (llama.cpp's default). */
 const DEFAULT_BATCH_SIZE = 512;
 /** The smallest context size a session gets (more when depth + prompt + output need it). */
@@ -49,14 +49,19 @@ const DEFAULT_CONTEXT = 4096;
  * import { ExperimentError, runSuite } from "@tokentrace/tokentrace";
  * import assert from "node:assert/strict";
  *
+ * const out = await Deno.makeTempDir();
  * await assert.rejects(
- *   runSuite("no/such/model.gguf", "default", { out: await Deno.makeTempDir() }),
+ *   runSuite("no/such/model.gguf", "default", { out }),
  *   (error) => error instanceof ExperimentError && /no such file/.test(error.message),
  * );
+ * assert.deepEqual([...Deno.readDirSync(out)], []); // nothing written
+ * await Deno.remove(out);
  * ```
  */
 export class ExperimentError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message One line: what was wrong, which value, what to do.
    * @param options The underlying error, if any.
    */
@@ -391,23 +396,48 @@ function suiteJson(suite: Suite): Record<string, unknown> {
   };
 }
 
-/** The suite after the options that override it, validated again as a whole. */
+/**
+ * The suite after the options that override it. The overridden suite is validated again as a
+ * whole (as JSON, by `parseSuite()`), so a bad override fails like a bad suite file; the
+ * returned suite keeps the key order of the given one (plan.json stays byte-identical to what
+ * `deno task trace` wrote before the runner moved here).
+ */
 function applyOverrides(suite: Suite, source: string, options: RunSuiteOptions): Suite {
   const { threads, repetitions, warmup, maxTokens, depth, seed } = options;
-  const json = suiteJson(suite);
-  const sweeps = { ...suite.sweeps } as Record<string, unknown>;
-  if (threads !== undefined) sweeps.threads = typeof threads === "number" ? [threads] : threads;
-  if (depth !== undefined) sweeps.depth = depth;
-  return parseSuite({
-    ...json,
+  const threadList = typeof threads === "number" ? [threads] : threads;
+  const overridden: Suite = {
+    ...suite,
     prompts: maxTokens === undefined
-      ? json.prompts
-      : (json.prompts as Record<string, unknown>[]).map((p) => ({ ...p, maxTokens })),
-    ...(repetitions === undefined ? {} : { repetitions }),
-    ...(warmup === undefined ? {} : { warmup }),
-    ...(seed === undefined ? {} : { seed }),
-    sweeps,
-  }, source);
+      ? suite.prompts
+      : suite.prompts.map((prompt) => ({ ...prompt, maxTokens })),
+    repetitions: repetitions ?? suite.repetitions,
+    warmup: warmup ?? suite.warmup,
+    seed: seed ?? suite.seed,
+    sweeps: {
+      ...suite.sweeps,
+      ...(threadList === undefined ? {} : { threads: threadList }),
+      ...(depth === undefined ? {} : { depth }),
+    },
+  };
+  parseSuite(suiteJson(overridden), source);
+  return overridden;
+}
+
+/**
+ * A suite object as `parseSuite()` reads it: a `Suite` value (as `loadSuite()` returns it) has
+ * an empty description and empty tag lists where the JSON shape leaves the keys out.
+ */
+function suiteValue(value: object): object {
+  const record = { ...value } as Record<string, unknown>;
+  if (record.description === "") delete record.description;
+  if (Array.isArray(record.prompts)) {
+    record.prompts = record.prompts.map((prompt: unknown) => {
+      if (typeof prompt !== "object" || prompt === null) return prompt;
+      const { tags, ...rest } = prompt as Record<string, unknown>;
+      return Array.isArray(tags) && tags.length === 0 ? rest : prompt;
+    });
+  }
+  return record;
 }
 
 async function loadSuiteInput(suite: string | object): Promise<{ suite: Suite; name: string }> {
@@ -416,7 +446,7 @@ async function loadSuiteInput(suite: string | object): Promise<{ suite: Suite; n
     const source = typeof (suite as { name?: unknown }).name === "string"
       ? (suite as { name: string }).name
       : "suite";
-    const parsed = parseSuite(structuredClone(suite), source);
+    const parsed = parseSuite(suiteValue(structuredClone(suite)), source);
     return { suite: parsed, name: parsed.name };
   } catch (error) {
     if (error instanceof ExperimentError) throw error;
@@ -504,7 +534,7 @@ function checkOptions(options: RunSuiteOptions): void {
  *
  * @param model A GGUF model path, or an open {@linkcode TraceSource} (e.g. a `Session`).
  * @param suite A built-in suite name (see `BUILTIN_SUITES`), a suite JSON path, or a suite
- * object in the JSON shape (see `parseSuite()`).
+ * object: in the JSON shape (see `parseSuite()`), or a `Suite` as `loadSuite()` returns it.
  * @param options Output directory, overrides, settings, stop signal and callbacks.
  * @returns The session's id, directory, status and plan.
  * @throws {ExperimentError} On bad input, before anything is written.

@@ -15,11 +15,11 @@
  */
 
 import pl from "nodejs-polars";
-import tQuantile from "@stdlib/stats-base-dists-t-quantile";
-import { LEVEL, tEstimate } from "../stats/stats.ts";
+import { tEstimate } from "../stats/stats.ts";
 import type { Estimate } from "../analysis/types.ts";
 import type { Frame, LazyFrame } from "../schema/frame.ts";
 import { planFromJson, planPromptOrder } from "../experiment/plan.ts";
+import { recommendThreads, THREADS_TOLERANCE } from "../experiment/threads.ts";
 
 /** Figures of a prompt's warm-up run(s), kept apart from the measured figures. */
 export interface WarmupSummary {
@@ -341,11 +341,12 @@ export interface ThreadsRow {
 /**
  * Thread counts compared at one depth and batch size, and the recommended count.
  *
- * Rule: the fastest count is the one with the highest pooled decode rate; a count ties with
- * it when the rate ratio fastest / count is below 1 + `tolerance` or its 95% interval
- * contains 1 (the data cannot tell them apart); the recommendation is the fewest threads
- * among the ties: more threads must be clearly and materially faster to be worth their
- * cores (fewer threads leave cores to the rest of the machine and stall less).
+ * Rule (that of {@linkcode recommendThreads}, which `probeThreads()` uses too): the fastest
+ * count is the one with the highest pooled decode rate; a count ties with it when the rate
+ * ratio fastest / count is below 1 + `tolerance` or its 95% interval contains 1 (the data
+ * cannot tell them apart); the recommendation is the fewest threads among the ties: more
+ * threads must be clearly and materially faster to be worth their cores (fewer threads leave
+ * cores to the rest of the machine and stall less).
  */
 export interface ThreadsComparison {
   /** Context depth of the compared runs, tokens. */
@@ -386,7 +387,7 @@ export interface CompareThreadsOptions {
   /**
    * A count whose rate ratio to the fastest is below 1 + tolerance ties with it.
    *
-   * @default {0.02}
+   * @default {THREADS_TOLERANCE (0.02)}
    */
   tolerance?: number;
   /**
@@ -395,55 +396,6 @@ export interface CompareThreadsOptions {
    * @default {order of each prompt's first run}
    */
   promptOrder?: readonly string[];
-}
-
-/** Decode tokens and seconds of the runs pooled for one thread count. */
-interface Pool {
-  readonly tokens: number[];
-  readonly seconds: number[];
-  /** Σ decode time, ms, as stored. */
-  readonly ms: number;
-  /** Pooled rate Σ tokens / Σ seconds. */
-  readonly rate: number;
-  /** Linearized variance of log(rate); NaN below 2 runs. */
-  readonly logVariance: number;
-}
-
-function pool(tokens: number[], ms: number[]): Pool {
-  const n = tokens.length;
-  const seconds = ms.map((v) => v / 1000);
-  const sumT = tokens.reduce((a, b) => a + b, 0);
-  const sumD = seconds.reduce((a, b) => a + b, 0);
-  const rate = sumT / sumD;
-  const meanD = sumD / n;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += ((tokens[i]! - rate * seconds[i]!) / meanD) ** 2;
-  const logVariance = n < 2 ? Number.NaN : ss / (n - 1) / n / rate ** 2;
-  return { tokens, seconds, ms: ms.reduce((a, b) => a + b, 0), rate, logVariance };
-}
-
-const RATIO_UNIT = "ratio of pooled decode rates";
-
-/** `a.rate / b.rate` with a Welch t interval on the log ratio (delta-method variances). */
-function rateRatio(a: Pool, b: Pool): Estimate {
-  const value = a.rate / b.rate;
-  const ua = a.logVariance;
-  const ub = b.logVariance;
-  const variance = ua + ub;
-  const n = `${a.tokens.length} and ${b.tokens.length} runs`;
-  if (Number.isNaN(variance)) {
-    return { value, low: NaN, high: NaN, unit: RATIO_UNIT, method: `no interval: ${n}` };
-  }
-  const df = variance ** 2 / (ua ** 2 / (a.tokens.length - 1) + ub ** 2 / (b.tokens.length - 1));
-  const half = variance === 0 ? 0 : tQuantile(1 - (1 - LEVEL) / 2, df) * Math.sqrt(variance);
-  return {
-    value,
-    low: value * Math.exp(-half),
-    high: value * Math.exp(half),
-    unit: RATIO_UNIT,
-    method: `Welch t interval on the log ratio over ${n}, each pooled rate's variance by ` +
-      "linearization over its runs (delta method)",
-  };
 }
 
 /**
@@ -456,8 +408,8 @@ function rateRatio(a: Pool, b: Pool): Estimate {
  * so each count runs the same workload. Per thread count: the pooled decode rate (decode
  * tokens / decode time, stalls included: the mean rate over every measured decode token),
  * the median run decode rate and the mean run decode rate with a 95% t interval over runs.
- * The recommendation follows the rule of {@linkcode ThreadsComparison}; like `probeThreads()`,
- * ties go to fewer threads.
+ * The recommendation is {@linkcode recommendThreads}'s (the rule is in
+ * {@linkcode ThreadsComparison}), the same as `probeThreads()` gives from probe runs.
  *
  * @param runs The `runs` table.
  * @param options The tie tolerance and the order of prompt ids.
@@ -493,7 +445,7 @@ export function compareThreads(
   runs: Frame | LazyFrame,
   options: CompareThreadsOptions = {},
 ): ThreadsComparison[] {
-  const { tolerance = 0.02, promptOrder = [] } = options;
+  const { tolerance = THREADS_TOLERANCE, promptOrder = [] } = options;
   if (!(tolerance >= 0 && tolerance < 1)) {
     throw new RangeError(
       `Cannot compare threads: tolerance must be a number from 0 to below 1, found ${tolerance}`,
@@ -547,42 +499,33 @@ export function compareThreads(
       promptIds.every((id) =>
         new Set(counts.map((t) => byThreads.get(t)!.get(id)!.length)).size === 1
       );
-    const pools = counts.map((t) => {
-      const indices = promptIds.flatMap((id) => byThreads.get(t)!.get(id)!);
-      return pool(indices.map((i) => output[i]! - 1), indices.map((i) => decodeMs[i]!));
-    });
-    let top = 0;
-    pools.forEach((p, k) => {
-      if (p.rate > pools[top]!.rate) top = k;
-    });
-    const ratios = pools.map((p, k): Estimate =>
-      k === top
-        ? { value: 1, low: 1, high: 1, unit: RATIO_UNIT, method: "the fastest itself" }
-        : rateRatio(pools[top]!, p)
+    const runsOf = counts.map((t) => promptIds.flatMap((id) => byThreads.get(t)!.get(id)!));
+    const recommended = recommendThreads(
+      counts.map((t, k) => ({
+        threads: t,
+        decodeTokens: runsOf[k]!.map((i) => output[i]! - 1),
+        decodeMs: runsOf[k]!.map((i) => decodeMs[i]!),
+      })),
+      { tolerance },
     );
-    const ties = ratios.map((e) => e.value < 1 + tolerance || e.low <= 1);
-    const bestAt = ties.indexOf(true);
-    let nextAt = -1;
-    pools.forEach((p, k) => {
-      if (k !== bestAt && (nextAt < 0 || p.rate > pools[nextAt]!.rate)) nextAt = k;
-    });
     const [batchSize, depthTokens] = JSON.parse(key) as [number, number];
     comparisons.push({
       depthTokens,
       batchSize,
       promptIds,
       balanced,
-      rows: pools.map((p, k): ThreadsRow => {
-        const rates = p.tokens.map((tokens, i) => tokens / p.seconds[i]!);
+      rows: recommended.rows.map((row, k): ThreadsRow => {
+        const indices = runsOf[k]!;
+        const rates = indices.map((i) => (output[i]! - 1) / (decodeMs[i]! / 1000));
         const n = rates.length;
         const mean = rates.reduce((a, b) => a + b, 0) / n;
         const sd = Math.sqrt(rates.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
         return {
-          threads: counts[k]!,
+          threads: row.threads,
           runs: n,
-          decodeTokens: p.tokens.reduce((a, b) => a + b, 0),
-          decodeMs: p.ms,
-          decodeTokensPerS: p.rate,
+          decodeTokens: indices.reduce((a, i) => a + output[i]! - 1, 0),
+          decodeMs: indices.reduce((a, i) => a + decodeMs[i]!, 0),
+          decodeTokensPerS: row.tokensPerS,
           runDecodeTokensPerSMedian: median(rates)!,
           runDecodeTokensPerSMean: tEstimate(
             mean,
@@ -591,14 +534,15 @@ export function compareThreads(
             "tokens/s",
             n < 2 ? "no interval: 1 run" : `t interval over ${n} runs`,
           ),
-          fastestRatio: ratios[k]!,
-          tiesFastest: ties[k]!,
+          fastestRatio: row.fastestRatio,
+          tiesFastest: row.tiesFastest,
         };
       }),
-      fastest: counts[top]!,
-      best: counts[bestAt]!,
-      next: counts[nextAt]!,
-      ratio: rateRatio(pools[bestAt]!, pools[nextAt]!),
+      fastest: recommended.fastest,
+      best: recommended.best,
+      // Two or more counts here, so `next` and `ratio` are defined.
+      next: recommended.next!,
+      ratio: recommended.ratio!,
       tolerance,
     });
   }

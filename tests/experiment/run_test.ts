@@ -4,6 +4,7 @@ import {
   ExperimentError,
   openSession,
   parsePlan,
+  parseSuite,
   readDataset,
   resumeSuite,
   runSuite,
@@ -198,9 +199,10 @@ Deno.test("`runSuite()` runs on any `TraceSource` and leaves it open", async () 
     assert.equal(ds.runs.height, 2);
     assert.deepEqual(ds.sessions.getColumn("model_path").toArray(), ["wrapped"]);
     // The session itself is a source, and counts prompt tokens; neither is closed by runSuite.
-    const direct = await runSuite(session, { ...SUITE, warmup: 0, repetitions: 1 }, {
-      out: `${dir}/traces`,
-    });
+    // A `Suite` value (empty description and tags) is accepted as well as the JSON shape.
+    const parsed = parseSuite(SUITE, "two.json");
+    assert.deepEqual(parsed.prompts[0]!.tags, []);
+    const direct = await runSuite(session, parsed, { out: `${dir}/traces`, repetitions: 1 });
     assert.deepEqual(Object.keys(direct.plan.promptTokens).sort(), ["chat-a", "raw-b"]);
     const run = await session.trace("Hi", { maxTokens: 2, mode: "raw" });
     assert.ok(run.summary.output_tokens >= 1, "still open");
