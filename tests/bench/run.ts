@@ -14,6 +14,8 @@
  *   per-run `writeRun` path and its compaction (informative), then reading the batch-written
  *   dataset and running the slowdown fit and the variance decomposition (time, peak RSS).
  * - `synth`: synthetic model generation (lfm2-350m q8_0) in MB/s.
+ * - `endpoint`: the bench model in-process vs through llama-server on 127.0.0.1 (same GGUF and
+ *   threads, interleaved): HTTP overhead per token (`_endpoint.ts`).
  *
  * Usage: `deno task bench [--quick] [--only parity,overhead] [--model m.gguf] [--threads 1,2]
  *   [--reps 5] [--rows 10000000] [--write | --no-write]`
@@ -31,6 +33,7 @@ import type pl from "nodejs-polars";
 import { fileURLToPath } from "node:url";
 import { ensureLlamaBench, type LlamaBenchBuild, runLlamaBench } from "./_llama_bench.ts";
 import { type Bandwidth, measureBandwidth } from "./_bandwidth.ts";
+import { endpointSection, rowEndpoint } from "./_endpoint.ts";
 import {
   decodeRate,
   fmtCi,
@@ -47,7 +50,15 @@ import {
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const OUT_DIR = `${ROOT}.cache/bench`;
-const ALL_ROWS = ["parity", "overhead", "roofline", "threads", "dataset", "synth"] as const;
+const ALL_ROWS = [
+  "parity",
+  "overhead",
+  "roofline",
+  "threads",
+  "dataset",
+  "synth",
+  "endpoint",
+] as const;
 type RowName = (typeof ALL_ROWS)[number];
 const DEFAULT_MODEL = "data/models/lfm2-350m-q8_0.gguf";
 const PROMPT = "The history of computing";
@@ -1039,6 +1050,8 @@ function sections(r: Results, o: Options): Map<RowName, string> {
       ].join("\n"),
     );
   }
+  const endpoint = r.endpoint as Parameters<typeof endpointSection>[0] | undefined;
+  if (endpoint) s.set("endpoint", endpointSection(endpoint));
   return s;
 }
 
@@ -1049,6 +1062,7 @@ const TITLES: Record<RowName, string> = {
   threads: "Thread-count probe",
   dataset: "Dataset scale",
   synth: "Synthetic model generation",
+  endpoint: "In-process vs llama-server (HTTP overhead per token)",
 };
 
 async function writeBenchmarksMd(
@@ -1112,7 +1126,9 @@ async function main(): Promise<number> {
     rows: Number(values.rows ?? (values.quick ? 1_000_000 : 10_000_000)),
     runTokens: Number(values["run-tokens"]),
   };
-  const needsModel = only.some((x) => ["parity", "overhead", "roofline", "threads"].includes(x));
+  const needsModel = only.some((x) =>
+    ["parity", "overhead", "roofline", "threads", "endpoint"].includes(x)
+  );
   if (needsModel) {
     try {
       await Deno.stat(`${ROOT}${o.model}`).catch(() => Deno.stat(o.model));
@@ -1142,6 +1158,9 @@ async function main(): Promise<number> {
       if (row === "threads") results.threads = await rowThreads(o);
       if (row === "dataset") results.dataset = await rowDataset(o);
       if (row === "synth") results.synth = await rowSynth(o);
+      if (row === "endpoint") {
+        results.endpoint = await rowEndpoint({ ...o, root: ROOT }, PROMPT, log);
+      }
     } catch (e) {
       results.errors[row] = e instanceof Error ? e.message : String(e);
       log(`${row} failed: ${results.errors[row]}`);

@@ -241,6 +241,11 @@ Deno.test("`trace --help` shows every flag with its default", async () => {
       "gpu",
       "pin",
       "format",
+      "endpoint",
+      "api",
+      "model-name",
+      "api-key-env",
+      "token-timeout",
       "resume",
       "help",
     ]

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
-import pl from "nodejs-polars";
+import type pl from "nodejs-polars";
 import { LAYOUT, openEndpointSession, readDataset } from "../../mod.ts";
 import { testModel } from "../_models.ts";
 import { freePort, startLlamaServer } from "./_server.ts";
@@ -13,15 +13,17 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
  * How far the traced decode time (first chunk read to last chunk read) may be from
- * llama-server's `predicted_ms` (end of prompt processing to the last token). Both span the
- * same n - 1 decode steps; the client's interval adds the socket, SSE framing and this
- * process's event loop at its two ends and loses the server's time from the prompt's end to
- * sending the first chunk. On lfm2-tiny (decode ~1 ms per token) that is a few ms per run, so
- * the bound is relative plus a fixed allowance for a loaded 2-core machine. Measured here:
- * see the report of branch i14-endpoint.
+ * llama-server's `predicted_ms` (end of prompt processing to the last token). Both span the same
+ * n - 1 decode steps. The client's interval adds the socket, SSE framing and this process's event
+ * loop at its two ends; the server's adds the time from the prompt's end to its first token
+ * (sampling it and, when the server thread is descheduled, waiting for a core), which the client
+ * cannot see. Measured on lfm2-tiny (96 tokens, decode ~0.6 ms per token) on the 2-core machine
+ * at load average 6: client minus server -22.1 to +2.4 ms over 8 runs (median -0.0), ratios
+ * 0.73 to 1.04; the -22 ms run was the server's first token waiting. Hence a relative bound
+ * plus a fixed allowance per run for that wait.
  */
 const DECODE_RELATIVE = 0.15;
-const DECODE_SLACK_MS = 25;
+const DECODE_SLACK_MS = 40;
 
 interface Output {
   code: number;
@@ -159,8 +161,12 @@ Deno.test("`deno task trace --endpoint` through llama-server writes a dataset Du
     assert.equal(tokens.height, outputTokens);
     assert.deepEqual(runs.getColumn("stop_reason").toArray(), Array(4).fill("max_tokens"));
     assert.deepEqual(runs.getColumn("threads").toArray(), [null, null, null, null]);
-    const ratio = runs.getColumn("decode_ms").sum() / runs.getColumn("engine_decode_ms").sum();
-    assert.ok(ratio > 0.85 && ratio < 1.15 + DECODE_SLACK_MS / 40, `decode ratio ${ratio}`);
+    const decode = runs.getColumn("decode_ms").sum();
+    const engine = runs.getColumn("engine_decode_ms").sum();
+    assert.ok(
+      Math.abs(decode - engine) <= DECODE_RELATIVE * engine + runs.height * DECODE_SLACK_MS,
+      `sum(decode_ms) ${decode} vs sum(engine_decode_ms) ${engine}`,
+    );
     const instance = await DuckDBInstance.create(":memory:");
     const connection = await instance.connect();
     try {
