@@ -6,6 +6,7 @@
  * @module
  */
 
+import gamma from "@stdlib/random-base-gamma";
 import { Rng } from "../stats/rng.ts";
 import { CHAR_CLASSES, classifyPiece, type PreparedTrace } from "../analysis/prepare.ts";
 import type { SimulatedPrompt, SimulateOptions } from "./_options.ts";
@@ -120,6 +121,12 @@ export function simulateColumns(options: SimulateOptions): SimulatedColumns {
     stallMs = 40,
     driftUsPerMinute = 0,
     tokenContentUsPerByte = 0,
+    arCoefficient = 0,
+    innovationDf = Infinity,
+    contentBlockTokens = 1,
+    driftAmplitude = 0,
+    driftPeriodS = 60,
+    latencyScale = 1,
     prefillBaseMs = 8,
     prefillUsPerToken = 400,
   } = options;
@@ -140,6 +147,16 @@ export function simulateColumns(options: SimulateOptions): SimulatedColumns {
     );
   }
   for (const d of depths) integer("every depth", d, 0);
+  within("arCoefficient", arCoefficient, -1, 1, "a number in (-1, 1)", false);
+  if (!(innovationDf > 2)) {
+    throw new RangeError(
+      `Cannot simulate a trace: innovationDf must be > 2 (Infinity for Gaussian noise), found ${innovationDf}`,
+    );
+  }
+  within("contentBlockTokens", contentBlockTokens, 1, Infinity, "a finite number >= 1", true);
+  within("driftAmplitude", driftAmplitude, 0, 1, "a number in [0, 1)", true);
+  within("driftPeriodS", driftPeriodS, 0, Infinity, "a finite number > 0", false);
+  within("latencyScale", latencyScale, 0, Infinity, "a finite number > 0", false);
 
   const rng = new Rng(seed);
   const sessionId = `20250101T000000Z-${(seed >>> 0).toString(16).padStart(6, "0").slice(-6)}`;
@@ -185,7 +202,18 @@ export function simulateColumns(options: SimulateOptions): SimulatedColumns {
   };
   const slopeMs = slopeUsPerToken / 1000;
   const contentMs = tokenContentUsPerByte / 1000;
+  // the effects added after the original model draw from their own stream, so the default
+  // output stays bit-identical and toggling one of them leaves the others' draws in place
+  const aux = new Rng(seed + 0x6a09e667);
+  const phase = 2 * Math.PI * aux.uniform();
+  const innovation = heavyTailed(rng, aux, innovationDf);
+  const arScale = Math.sqrt(1 - arCoefficient * arCoefficient);
+  const newBlock = 1 / contentBlockTokens;
+  const driftRadPerMs = (2 * Math.PI) / (driftPeriodS * 1000);
   let clock = 100;
+  // session time before latencyScale: drift is a function of it, so sessions that differ only
+  // in latencyScale differ by exactly that factor on every latency
+  let unscaledClock = 100;
   let k = 0;
   for (let i = 0; i < nRuns; i++) {
     const p = plan[i]!;
@@ -193,20 +221,40 @@ export function simulateColumns(options: SimulateOptions): SimulatedColumns {
     run.started[i] = clock;
     const level = baseLatencyMs + runSdMs * rng.normal() +
       (classOffsetsUs[p.prompt.class] ?? 0) / 1000 +
-      (p.warmup ? warmupPenaltyMs : 0) + (driftUsPerMinute / 1000) * (clock / 60000);
-    const ttft = prefillBaseMs + (prefillUsPerToken / 1000) * context +
+      (p.warmup ? warmupPenaltyMs : 0) + (driftUsPerMinute / 1000) * (unscaledClock / 60000);
+    const unscaledTtft = prefillBaseMs + (prefillUsPerToken / 1000) * context +
       Math.abs(noiseSdMs * rng.normal());
+    const ttft = latencyScale === 1 ? unscaledTtft : unscaledTtft * latencyScale;
     let t = 0;
+    let unscaledT = 0;
     let evalMs = 0;
+    let e = 0;
+    let members: Int32Array = ALL_PIECES;
     for (let j = 0; j < p.prompt.maxTokens; j++, k++) {
-      const v = rng.int(VOCAB.length);
+      let v: number;
+      if (newBlock === 1) v = rng.int(VOCAB.length);
+      else if (j === 0 || aux.uniform() < newBlock) {
+        v = rng.int(VOCAB.length);
+        members = CLASS_MEMBERS[VOCAB_CLASS[v]!]!;
+      } else v = members[rng.int(members.length)]!;
       let latency: number;
-      if (j === 0) latency = ttft;
-      else {
-        latency = level + slopeMs * (context + j) + contentMs * VOCAB_BYTES[v]! +
-          noiseSdMs * rng.normal();
+      if (j === 0) {
+        latency = ttft;
+        unscaledT += unscaledTtft;
+      } else {
+        // AR(1) noise with stationary sd noiseSdMs, restarted at each run's first decode token
+        e = arCoefficient === 0 || j === 1
+          ? noiseSdMs * innovation()
+          : arCoefficient * e + arScale * noiseSdMs * innovation();
+        latency = level + slopeMs * (context + j) + contentMs * VOCAB_BYTES[v]! + e;
+        if (driftAmplitude !== 0) {
+          latency *= 1 +
+            driftAmplitude * Math.sin(driftRadPerMs * (unscaledClock + unscaledT) + phase);
+        }
         if (rng.uniform() < stallProbability) latency += stallMs * (0.5 + rng.uniform());
         latency = Math.max(latency, 0.05);
+        unscaledT += latency;
+        if (latencyScale !== 1) latency *= latencyScale;
         evalMs += latency;
       }
       t += latency;
@@ -221,12 +269,33 @@ export function simulateColumns(options: SimulateOptions): SimulatedColumns {
     run.total[i] = t;
     run.evalMs[i] = evalMs;
     clock += t + 50;
+    unscaledClock += unscaledT + 50;
   }
   return { sessionId, endMs: clock, plan, run, tokens };
 }
 
 const VOCAB_CLASS = Uint8Array.from(VOCAB, (p) => CHAR_CLASSES.indexOf(classifyPiece(p)));
 const VOCAB_INITIAL = Uint8Array.from(VOCAB, (p) => (p.startsWith(" ") ? 1 : 0));
+const ALL_PIECES = Int32Array.from(VOCAB.keys());
+const CLASS_MEMBERS = CHAR_CLASSES.map((_, c) =>
+  Int32Array.from(ALL_PIECES.filter((v) => VOCAB_CLASS[v] === c))
+);
+
+/**
+ * Unit-variance innovations: standard normal from `rng` (as the original model drew them),
+ * or Student t with `df` degrees of freedom scaled by `sqrt((df - 2) / df)`, its chi-square
+ * part drawn from `aux`.
+ */
+function heavyTailed(rng: Rng, aux: Rng, df: number): () => number {
+  if (df === Infinity) return () => rng.normal();
+  const uniform = (): number => {
+    let u = aux.uniform();
+    while (u === 0) u = aux.uniform();
+    return u;
+  };
+  const halfChi2 = gamma.factory(df / 2, 1, { prng: uniform });
+  return () => rng.normal() * Math.sqrt((df - 2) / (2 * halfChi2()));
+}
 
 /**
  * Simulates straight into a `PreparedTrace`, without Polars: equal to
@@ -314,6 +383,20 @@ export function simulatePrepared(options: SimulateOptions = {}): PreparedTrace {
 /** `run_id` of the i-th run of a simulated session. */
 export function runId(sessionId: string, i: number): string {
   return `${sessionId}-${String(i).padStart(6, "0")}`;
+}
+
+function within(
+  name: string,
+  value: number,
+  low: number,
+  high: number,
+  rule: string,
+  lowIncluded: boolean,
+): void {
+  const ok = Number.isFinite(value) && (lowIncluded ? value >= low : value > low) && value < high;
+  if (!ok) {
+    throw new RangeError(`Cannot simulate a trace: ${name} must be ${rule}, found ${value}`);
+  }
 }
 
 function integer(name: string, value: number, min: number): void {

@@ -110,6 +110,59 @@ export interface SimulateOptions {
    */
   tokenContentUsPerByte?: number;
   /**
+   * AR(1) coefficient phi of the within-run decode noise: `e_k = phi * e_(k-1) + innovation`,
+   * restarted at every run from its stationary distribution. Innovations are scaled by
+   * `sqrt(1 - phi^2)`, so the noise's variance stays `noiseSdMs^2` whatever phi is. Models
+   * the serial dependence of real decode latencies (thermal and frequency states, cache and
+   * scheduler effects persist over several tokens). Must lie in (-1, 1).
+   *
+   * @default {0}
+   */
+  arCoefficient?: number;
+  /**
+   * Student-t degrees of freedom of the noise innovations, rescaled to unit variance (so
+   * `noiseSdMs` stays the noise's standard deviation). Infinity means Gaussian innovations.
+   * Models heavy-tailed jitter short of a stall. Must be > 2.
+   *
+   * @default {Infinity}
+   */
+  innovationDf?: number;
+  /**
+   * Mean length, in tokens, of blocks of consecutive tokens that share one character class
+   * (block lengths are geometric: each token starts a new block with probability
+   * `1 / contentBlockTokens`). A block's first piece is drawn uniformly from the whole
+   * vocabulary and the others uniformly from that piece's class, so every piece's marginal
+   * distribution is unchanged. Models clustered text: runs of digits, code, punctuation.
+   * 1 means every piece is drawn independently. Must be >= 1.
+   *
+   * @default {1}
+   */
+  contentBlockTokens?: number;
+  /**
+   * Amplitude of slow session drift, as a fraction (0.04 = ±4%): every decode token's
+   * latency (before any stall) is multiplied by
+   * `1 + driftAmplitude * sin(2 * pi * t / driftPeriodS + phase)`, with t the session time
+   * at the token's start in s and the phase drawn from the seed. Models thermal and
+   * background-load cycles over a session. Must lie in [0, 1).
+   *
+   * @default {0}
+   */
+  driftAmplitude?: number;
+  /**
+   * Period of the session drift of `driftAmplitude`, in s. Must be > 0.
+   *
+   * @default {60}
+   */
+  driftPeriodS?: number;
+  /**
+   * Factor on every simulated latency (decode tokens and time to first token), applied after
+   * every other effect. Models a uniformly faster or slower machine or build: two sessions
+   * with the same seed and different scales have a known speed ratio. Must be > 0.
+   *
+   * @default {1}
+   */
+  latencyScale?: number;
+  /**
    * Time to first token of an empty prompt, in ms.
    *
    * @default {8}

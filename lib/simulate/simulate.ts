@@ -44,13 +44,18 @@ const DTYPES: Record<ColumnType, pl.DataType> = {
 
 /**
  * Simulates a trace with known effects. Decode latency of token k (k >= 1) of run i at
- * context position p is `base + u_i + classOffset + warmup_i * penalty + drift * t_i + b * p
- * + content * piece_bytes + e + stall`, with a run intercept `u_i ~ N(0, runSd)`, noise
- * `e ~ N(0, noiseSd)` and a stall with probability `stallProbability`; pieces are drawn
- * uniformly from a small vocabulary of every character class, independently of everything
- * else, so token content has no effect unless `tokenContentUsPerByte` is set. Token 0's
- * latency is the time to first token, `prefillBase + prefillPerToken * (depth + prompt)`
- * plus half-normal noise. Runs are ordered warm-ups first, then a seeded shuffle.
+ * context position p is `scale * ((base + u_i + classOffset + warmup_i * penalty + drift * t_i
+ * + b * p + content * piece_bytes + e_k) * (1 + A * sin(2 pi t / P + phase)) + stall)`, with a
+ * run intercept `u_i ~ N(0, runSd)`, within-run noise `e_k = phi * e_(k-1) + sqrt(1 - phi^2)
+ * * noiseSd * z_k` (AR(1) of stationary sd `noiseSd`; z_k standard normal, or unit-variance
+ * Student t when `innovationDf` is finite), slow session drift of amplitude A and period P
+ * over session time t, and a stall with probability `stallProbability`. Pieces are drawn
+ * uniformly from a small vocabulary of every character class, in blocks of one class of mean
+ * length `contentBlockTokens`, independently of the latency, so token content has no effect
+ * unless `tokenContentUsPerByte` is set. Token 0's latency is the time to first token,
+ * `scale * (prefillBase + prefillPerToken * (depth + prompt))` plus half-normal noise. Runs are
+ * ordered warm-ups first, then a seeded shuffle. With the defaults (phi 0, Gaussian, blocks
+ * of 1, A 0, scale 1) the noise is independent and Gaussian.
  *
  * @param options The plan and the injected effects.
  * @returns The `sessions`, `runs` and `tokens` tables with exactly the schema's columns and types.
@@ -65,6 +70,19 @@ const DTYPES: Record<ColumnType, pl.DataType> = {
  * assert.equal(trace.runs.height, 4 * 2 + 1);
  * assert.equal(trace.tokens.height, 9 * 50);
  * assert.deepEqual(trace.tokens.columns, SCHEMA.tokens.map((c) => c.name));
+ * ```
+ *
+ * @example Realistic noise: autocorrelated, heavy-tailed, clustered and drifting
+ * ```ts
+ * import { simulateTrace } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const options = { seed: 3, arCoefficient: 0.3, innovationDf: 4, contentBlockTokens: 8 };
+ * const fast = simulateTrace({ ...options, driftAmplitude: 0.04 });
+ * const slow = simulateTrace({ ...options, driftAmplitude: 0.04, latencyScale: 1.5 });
+ * const sum = (t: typeof fast) =>
+ *   (t.tokens.getColumn("latency_ms").toArray() as number[]).reduce((a, b) => a + b, 0);
+ * assert.ok(Math.abs(sum(slow) / sum(fast) - 1.5) < 1e-9);
  * ```
  */
 export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
