@@ -1,5 +1,5 @@
 /**
- * The `tokentrace` command line: `synth`, `trace`, `report` and `bench` subcommands.
+ * The `tokentrace` command line: `synth`, `trace`, `report`, `compare` and `bench` subcommands.
  *
  * ```sh
  * deno run -A lib/cli.ts trace --help
@@ -14,6 +14,7 @@ const SUBCOMMANDS: Readonly<Record<string, () => Promise<SubcommandMain>>> = {
   synth: async () => (await import("./cli/synth.ts")).synthMain,
   trace: async () => (await import("./cli/trace.ts")).traceMain,
   report: async () => (await import("./cli/report.ts")).reportMain,
+  compare: async () => (await import("./cli/compare.ts")).compareMain,
   // `bench` joins this table once the perf helper's CLI module exists.
 };
 
