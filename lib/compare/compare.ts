@@ -759,7 +759,10 @@ function stallWarning(b: Side, c: Side, shared: Set<string>, warnings: CompareWa
   const rate = (s: { stalls: number; tokens: number }): number =>
     s.tokens > 0 ? (s.stalls / s.tokens) * 1000 : 0;
   const [hi, lo, hiName] = rate(sb) >= rate(sc) ? [sb, sc, "baseline"] : [sc, sb, "candidate"];
-  if (hi.stalls >= 3 && rate(hi) >= 3 * rate(lo)) {
+  // one-sided binomial test of the split of all stalls between the sides, given their tokens
+  const n = hi.stalls + lo.stalls;
+  const p = hi.tokens / (hi.tokens + lo.tokens);
+  if (hi.stalls >= 3 && rate(hi) >= 3 * rate(lo) && binomialUpperTail(hi.stalls, n, p) < 0.01) {
     warnings.push({
       kind: "stalls",
       side: hiName as "baseline" | "candidate",
@@ -768,9 +771,24 @@ function stallWarning(b: Side, c: Side, shared: Set<string>, warnings: CompareWa
           rate(hi).toFixed(1)
         } per 1000) against ${lo.stalls} in ${lo.tokens} (${
           rate(lo).toFixed(1)
-        } per 1000; ${hi.rule}); ITL p99 and decode rates reflect them`,
+        } per 1000; one-sided binomial p < 0.01; ${hi.rule}); ITL p99 and decode rates reflect them`,
     });
   }
+}
+
+/** P(X >= k) for X ~ Binomial(n, p), summed in log space. */
+function binomialUpperTail(k: number, n: number, p: number): number {
+  if (k <= 0) return 1;
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  let logPmf = n * Math.log(1 - p); // P(X = 0)
+  const odds = Math.log(p / (1 - p));
+  let tail = 0;
+  for (let j = 0; j < n; j++) {
+    if (j >= k) tail += Math.exp(logPmf);
+    logPmf += Math.log((n - j) / (j + 1)) + odds;
+  }
+  return tail + Math.exp(logPmf); // j = n
 }
 
 function environmentDifferences(b: Side, c: Side): EnvironmentDifference[] {
