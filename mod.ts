@@ -310,6 +310,7 @@ export {
   type MetricComparison,
   type SessionComparison,
 } from "./lib/compare/compare.ts";
+export { plotComparison, type PlotComparisonOptions, type RatioRow } from "./lib/present/plots.ts";
 export {
   type ComparisonJson,
   comparisonJson,

@@ -472,7 +472,19 @@ function finishSide(raw: RawSide, vary: Set<string>): Side {
   );
   logs.e2eTokensPerS = Float64Array.from(runId, (_, i) => logOf((out[i]! / total[i]!) * 1000));
   // per-run ITL quantiles from the run's own decode latencies
-  const prep = prepareTrace(raw.trace);
+  // only latencies matter here: blank the token content so preparing skips its features
+  const prep = prepareTrace({
+    ...raw.trace,
+    tokens: lazyPolars(raw.trace.tokens, "the tokens table").select(
+      "run_id",
+      "token_index",
+      "position",
+      "latency_ms",
+      pl.lit(0).cast(pl.Int32).alias("token_id"),
+      pl.lit("").alias("piece"),
+      pl.lit(0).cast(pl.Int32).alias("piece_bytes"),
+    ),
+  });
   const index = new Map(prep.runs.runId.map((id, i) => [id, i]));
   const lat: number[][] = prep.runs.runId.map(() => []);
   for (let t = 0; t < prep.tokens.count; t++) {

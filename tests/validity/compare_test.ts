@@ -73,12 +73,20 @@ Deno.test("compareSessions() covers known ratios at 93-97%, rarely calls a null 
     ]);
   }
   const seconds = (performance.now() - started) / 1000;
-  const header = ["change", "pairs", ...COMPARE_METRICS.map((m) => `cover ${m}`), "faster|slower %", "faster %"];
+  const header = [
+    "change",
+    "pairs",
+    ...COMPARE_METRICS.map((m) => `cover ${m}`),
+    "faster|slower %",
+    "faster %",
+  ];
   console.log(`\n| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|`);
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
   console.log(
     `pooled coverage over ${total} pairs: ${
-      COMPARE_METRICS.map((m) => `${m} ${((100 * (covered[m] ?? 0)) / total).toFixed(1)}%`).join(", ")
+      COMPARE_METRICS.map((m) => `${m} ${((100 * (covered[m] ?? 0)) / total).toFixed(1)}%`).join(
+        ", ",
+      )
     }; ${seconds.toFixed(1)} s`,
   );
 
@@ -90,7 +98,10 @@ Deno.test("compareSessions() covers known ratios at 93-97%, rarely calls a null 
   // false faster/slower verdicts when nothing changed
   const nullVerdicts = verdicts[0]!;
   const falseRate = (nullVerdicts.faster + nullVerdicts.slower) / PAIRS;
-  assert.ok(falseRate <= 0.05, `false faster/slower rate at 0% is ${(falseRate * 100).toFixed(1)}%`);
+  assert.ok(
+    falseRate <= 0.05,
+    `false faster/slower rate at 0% is ${(falseRate * 100).toFixed(1)}%`,
+  );
   // power: a 10% speed-up is called faster
   const power = verdicts[0.1]!.faster / PAIRS;
   assert.ok(power >= 0.95, `a 10% change was found in ${(power * 100).toFixed(1)}% of pairs`);
