@@ -9,12 +9,45 @@ import type pl from "nodejs-polars";
 import type { PreparedTrace } from "../../lib/analysis/prepare.ts";
 import type { SimulatedTrace } from "../../lib/simulate/simulate.ts";
 
-/** SHA-256 (hex) of every value of a simulated trace's three tables, column by column. */
+/**
+ * The simulated measurements: the columns whose values the simulator draws. Session metadata
+ * and engine counters are left out, so a schema change that adds or renames such columns does
+ * not move the digest.
+ */
+const MEASURED: Readonly<Record<"runs" | "tokens", readonly string[]>> = {
+  runs: [
+    "order_index",
+    "repetition",
+    "warmup",
+    "prompt_id",
+    "depth_tokens",
+    "output_tokens",
+    "started_at_ms",
+    "prefill_ms",
+    "ttft_ms",
+    "decode_ms",
+    "total_ms",
+    "e2e_tokens_per_s",
+    "decode_tokens_per_s",
+  ],
+  tokens: [
+    "token_index",
+    "position",
+    "phase",
+    "token_id",
+    "piece",
+    "piece_bytes",
+    "t_ms",
+    "latency_ms",
+  ],
+};
+
+/** SHA-256 (hex) of every simulated measurement of a trace's runs and tokens, column by column. */
 export async function traceDigest(trace: SimulatedTrace): Promise<string> {
   const parts: string[] = [];
-  for (const name of ["sessions", "runs", "tokens"] as const) {
+  for (const name of ["runs", "tokens"] as const) {
     const frame = trace[name] as pl.DataFrame;
-    for (const c of frame.columns) {
+    for (const c of MEASURED[name]) {
       // String() of a double is its shortest round-trip form, so it pins every bit
       parts.push(`${name}.${c}=${frame.getColumn(c).toArray().map(String).join(",")}`);
     }

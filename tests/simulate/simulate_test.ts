@@ -115,11 +115,11 @@ const RICH = {
 Deno.test("the realistic-noise options at their defaults leave the output bit-identical", async () => {
   assert.equal(
     await traceDigest(simulateTrace()),
-    "f1f4a1d814fb9fae927e4aaff6c4eff2c3025945e1b651e982292191a9e2d044",
+    "723e61b9ee77c8511a1939805c8fa40d557f456a8fdf76ce09b946aa5c64392f",
   );
   assert.equal(
     await traceDigest(simulateTrace(RICH)),
-    "41274b7f85ee8243cebd0a1abc9835b7e5cf1f38969c1acbf8d0e15b22a50c6f",
+    "9fd15f855a8ffbd720c2b9955d1765a306ba86766133ef89f7df266aa3f951e3",
   );
   assert.equal(
     await preparedDigest(simulatePrepared()),
