@@ -25,85 +25,82 @@ interface ExpectedTensor {
   required: boolean;
 }
 
-function llamaTensors(g: Geometry, present: ReadonlySet<string>): Map<string, ExpectedTensor> {
-  const expected = new Map<string, ExpectedTensor>();
-  const add = (name: string, shape: readonly number[], required = true) =>
-    expected.set(name, { shape, required });
+/** The tensors llama.cpp creates for a file, in the order it creates them, with their shapes. */
+class TensorPlan {
+  readonly expected: Map<string, ExpectedTensor> = new Map();
+
+  /** `present`: the names in the file's tensor table, for the tensors that come in two forms. */
+  constructor(readonly present: ReadonlySet<string>) {}
+
+  add(name: string, shape: readonly number[], required = true): void {
+    this.expected.set(name, { shape, required });
+  }
+
+  // llama_model_base::create_tensor_qkv: a fused attn_qkv, or separate attn_q, attn_k, attn_v.
+  qkv(blk: string, embedding: number, q: number, k: number, v: number): void {
+    if (this.present.has(`${blk}.attn_qkv.weight`)) {
+      this.add(`${blk}.attn_qkv.weight`, [embedding, q + k + v]);
+      this.add(`${blk}.attn_qkv.bias`, [q + k + v], false);
+      return;
+    }
+    for (const [part, rows] of [["q", q], ["k", k], ["v", v]] as const) {
+      this.add(`${blk}.attn_${part}.weight`, [embedding, rows]);
+      this.add(`${blk}.attn_${part}.bias`, [rows], false);
+    }
+  }
+
+  /** The gated feed-forward weights of a dense layer. */
+  ffn(blk: string, embedding: number, feedForward: number): void {
+    this.add(`${blk}.ffn_gate.weight`, [embedding, feedForward]);
+    this.add(`${blk}.ffn_up.weight`, [embedding, feedForward]);
+    this.add(`${blk}.ffn_down.weight`, [feedForward, embedding]);
+  }
+}
+
+function llamaTensors(g: Geometry, plan: TensorPlan): void {
   const E = g.embedding;
-  add("token_embd.weight", [E, g.vocab]);
-  add("output_norm.weight", [E]);
-  add("output.weight", [E, g.vocab], false);
-  add("rope_freqs.weight", [Math.floor(g.headDimK / 2)], false);
+  plan.add("token_embd.weight", [E, g.vocab]);
+  plan.add("output_norm.weight", [E]);
+  plan.add("output.weight", [E, g.vocab], false);
+  plan.add("rope_freqs.weight", [Math.floor(g.headDimK / 2)], false);
   for (let i = 0; i < g.layers; i++) {
     const blk = `blk.${i}`;
     const q = g.headDimK * g.heads[i]!;
-    addQkv(add, present, i, E, q, g.headDimK * g.headsKv[i]!, g.headDimV * g.headsKv[i]!);
-    add(`${blk}.attn_norm.weight`, [E]);
-    add(`${blk}.attn_output.weight`, [q, E]);
-    add(`${blk}.attn_output.bias`, [E], false);
-    add(`${blk}.ffn_norm.weight`, [E]);
+    plan.qkv(blk, E, q, g.headDimK * g.headsKv[i]!, g.headDimV * g.headsKv[i]!);
+    plan.add(`${blk}.attn_norm.weight`, [E]);
+    plan.add(`${blk}.attn_output.weight`, [q, E]);
+    plan.add(`${blk}.attn_output.bias`, [E], false);
+    plan.add(`${blk}.ffn_norm.weight`, [E]);
     if (g.experts === 0) {
       const F = g.feedForward[i]!;
-      add(`${blk}.ffn_gate.weight`, [E, F]);
-      add(`${blk}.ffn_up.weight`, [E, F]);
-      add(`${blk}.ffn_down.weight`, [F, E]);
-      add(`${blk}.ffn_gate.bias`, [F], false);
-      add(`${blk}.ffn_up.bias`, [F], false);
-      add(`${blk}.ffn_down.bias`, [E], false);
+      plan.ffn(blk, E, F);
+      plan.add(`${blk}.ffn_gate.bias`, [F], false);
+      plan.add(`${blk}.ffn_up.bias`, [F], false);
+      plan.add(`${blk}.ffn_down.bias`, [E], false);
     }
   }
-  return expected;
 }
 
-function lfm2Tensors(g: Geometry, present: ReadonlySet<string>): Map<string, ExpectedTensor> {
-  const expected = new Map<string, ExpectedTensor>();
-  const add = (name: string, shape: readonly number[], required = true) =>
-    expected.set(name, { shape, required });
+function lfm2Tensors(g: Geometry, plan: TensorPlan): void {
   const E = g.embedding;
-  add("token_embd.weight", [E, g.vocab]);
-  add("token_embd_norm.weight", [E]);
-  add("output.weight", [E, g.vocab], false);
+  plan.add("token_embd.weight", [E, g.vocab]);
+  plan.add("token_embd_norm.weight", [E]);
+  plan.add("output.weight", [E, g.vocab], false);
   for (let i = 0; i < g.layers; i++) {
     const blk = `blk.${i}`;
-    const F = g.feedForward[i]!;
-    add(`${blk}.attn_norm.weight`, [E]);
-    add(`${blk}.ffn_norm.weight`, [E]);
-    add(`${blk}.ffn_gate.weight`, [E, F]);
-    add(`${blk}.ffn_up.weight`, [E, F]);
-    add(`${blk}.ffn_down.weight`, [F, E]);
+    plan.add(`${blk}.attn_norm.weight`, [E]);
+    plan.add(`${blk}.ffn_norm.weight`, [E]);
+    plan.ffn(blk, E, g.feedForward[i]!);
     if (g.headsKv[i] === 0) {
-      add(`${blk}.shortconv.conv.weight`, [g.convCache, E]);
-      add(`${blk}.shortconv.in_proj.weight`, [E, 3 * E]);
-      add(`${blk}.shortconv.out_proj.weight`, [E, E]);
+      plan.add(`${blk}.shortconv.conv.weight`, [g.convCache, E]);
+      plan.add(`${blk}.shortconv.in_proj.weight`, [E, 3 * E]);
+      plan.add(`${blk}.shortconv.out_proj.weight`, [E, E]);
     } else {
-      add(`${blk}.attn_q_norm.weight`, [g.headDimK]);
-      add(`${blk}.attn_k_norm.weight`, [g.headDimK]);
-      addQkv(add, present, i, E, E, g.headDimK * g.headsKv[i]!, g.headDimV * g.headsKv[i]!);
-      add(`${blk}.attn_output.weight`, [E, E]);
+      plan.add(`${blk}.attn_q_norm.weight`, [g.headDimK]);
+      plan.add(`${blk}.attn_k_norm.weight`, [g.headDimK]);
+      plan.qkv(blk, E, E, g.headDimK * g.headsKv[i]!, g.headDimV * g.headsKv[i]!);
+      plan.add(`${blk}.attn_output.weight`, [E, E]);
     }
-  }
-  return expected;
-}
-
-// llama_model_base::create_tensor_qkv: a fused attn_qkv, or separate attn_q, attn_k, attn_v.
-function addQkv(
-  add: (name: string, shape: readonly number[], required?: boolean) => void,
-  present: ReadonlySet<string>,
-  layer: number,
-  embedding: number,
-  q: number,
-  k: number,
-  v: number,
-): void {
-  const blk = `blk.${layer}`;
-  if (present.has(`${blk}.attn_qkv.weight`)) {
-    add(`${blk}.attn_qkv.weight`, [embedding, q + k + v]);
-    add(`${blk}.attn_qkv.bias`, [q + k + v], false);
-    return;
-  }
-  for (const [part, rows] of [["q", q], ["k", k], ["v", v]] as const) {
-    add(`${blk}.attn_${part}.weight`, [embedding, rows]);
-    add(`${blk}.attn_${part}.bias`, [rows], false);
   }
 }
 
@@ -222,10 +219,10 @@ export function checkTensorShapes(
   problems: Problems,
 ): void {
   const byName = new Map(tensors.map((tensor) => [tensor.name, tensor]));
-  const present = new Set(byName.keys());
-  const expected = arch === "llama"
-    ? llamaTensors(geometry, present)
-    : lfm2Tensors(geometry, present);
+  const plan = new TensorPlan(new Set(byName.keys()));
+  if (arch === "llama") llamaTensors(geometry, plan);
+  else lfm2Tensors(geometry, plan);
+  const { expected } = plan;
   for (const [name, { shape, required }] of expected) {
     const tensor = byName.get(name);
     if (tensor === undefined) {
