@@ -53,7 +53,6 @@ export type { Frame, FrameColumn, LazyFrame } from "./lib/schema/frame.ts";
 
 // --- gguf (reader, validate)
 export {
-  findGgufProblems,
   GgufError,
   type GgufErrorOptions,
   type GgufInfo,
@@ -62,8 +61,8 @@ export {
   type GgufTensorInfo,
   type GgufValueTypeName,
   readGguf,
-  validateGguf,
-} from "./lib/gguf/gguf.ts";
+} from "./lib/gguf/reader.ts";
+export { findGgufProblems, validateGguf } from "./lib/gguf/validate.ts";
 
 // --- synth (synthetic models)
 export {

@@ -9,6 +9,7 @@ const MODELS_DIR = fileURLToPath(new URL("../data/models/", import.meta.url));
 const SOURCES = [
   "synth/synth.ts",
   "gguf/_write.ts",
+  "gguf/_types.ts",
   "synth/_prng.ts",
   "synth/_quant.ts",
   "synth/_tokenizer.ts",

@@ -5,7 +5,7 @@
 import { type FlagSpec, formatHelp, parseFlags, UsageError } from "./args.ts";
 import type { ModelGeometry } from "../analysis/physics.ts";
 import { DatasetError, readDataset } from "../dataset/dataset.ts";
-import { GgufError, readGguf } from "../gguf/gguf.ts";
+import { GgufError, readGguf } from "../gguf/reader.ts";
 import { modelGeometry, renderReport } from "../present/report.ts";
 import pl from "nodejs-polars";
 import type { Trace } from "../analysis/types.ts";

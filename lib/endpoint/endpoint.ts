@@ -7,7 +7,7 @@
  */
 
 import { hostInfo, sha256File } from "../schema/_env.ts";
-import { formatTypeShares, readGguf } from "../gguf/gguf.ts";
+import { formatTypeShares, readGguf } from "../gguf/reader.ts";
 import { invalidUtf8Tokens } from "./_utf8.ts";
 import type {
   RunSummary,

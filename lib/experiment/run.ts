@@ -12,7 +12,8 @@
  * @module
  */
 
-import { GgufError, type GgufInfo, readGguf, validateGguf } from "../gguf/gguf.ts";
+import { GgufError, type GgufInfo, readGguf } from "../gguf/reader.ts";
+import { validateGguf } from "../gguf/validate.ts";
 import {
   expandPlan,
   loadSuite,

@@ -1,4 +1,5 @@
-// GGUF format constants shared by the reader (lib/gguf/gguf.ts) and the writer (lib/gguf/_write.ts).
+// GGUF format constants shared by the reader (lib/gguf/reader.ts), the validator
+// (lib/gguf/validate.ts) and the writer (lib/gguf/_write.ts).
 // Values follow the GGUF specification and ggml's type table (ggml.h `enum ggml_type`,
 // ggml.c `type_traits`: block size and bytes per block). GGML_TYPES was checked against the
 // llama.cpp source bundled with node-llama-cpp 3.21.1 (commit 80fb11ac73e6) by compiling its
@@ -9,6 +10,12 @@ export const GGUF_MAGIC = 0x46554747;
 
 /** Default tensor-data alignment when `general.alignment` is absent. */
 export const GGUF_DEFAULT_ALIGNMENT = 32;
+
+/** Most dimensions a ggml tensor has (ggml.h `GGML_MAX_DIMS`). */
+export const GGML_MAX_DIMS = 4;
+
+/** Bytes a ggml tensor name may take, its terminating NUL included (ggml.h `GGML_MAX_NAME`). */
+export const GGML_MAX_NAME = 64;
 
 /** Metadata value types. */
 export const GgufValueType = {

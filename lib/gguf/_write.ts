@@ -7,7 +7,7 @@
 
 import { dirname, join } from "node:path";
 import { GGML_TYPES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType } from "./_types.ts";
-import type { GgufValueTypeName } from "./gguf.ts";
+import type { GgufValueTypeName } from "./reader.ts";
 
 /** Name of a scalar GGUF metadata type (a number type: not `bool` or `string`). */
 export type GgufScalarTypeName = Exclude<GgufValueTypeName, "bool" | "string">;

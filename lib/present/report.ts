@@ -13,7 +13,7 @@ import { flagStalls } from "../analysis/_stall_rule.ts";
 import type { ModelGeometry } from "../analysis/physics.ts";
 import type { Estimate, Trace, TraceTable } from "../analysis/types.ts";
 import type { Frame } from "../schema/frame.ts";
-import type { GgufInfo } from "../gguf/gguf.ts";
+import type { GgufInfo } from "../gguf/reader.ts";
 import { COMPARE_METRICS, type SessionComparison } from "../compare/compare.ts";
 import { plotComparison } from "./plots.ts";
 import {

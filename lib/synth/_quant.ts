@@ -20,7 +20,7 @@
 //   block_q6_K (210 bytes, 256 elements): 128 bytes of low nibbles, 64 bytes of high bit pairs,
 //   16 int8 scales of sub-blocks of 16 (each fitted by `make_qx_quants`, weights x^2), f16 d.
 
-import { GgmlType } from "../gguf/_types.ts";
+import { GGML_TYPES, GgmlType } from "../gguf/_types.ts";
 
 /** Elements per quantization block of Q8_0, Q5_0 and Q4_0. */
 const QK = 32;
@@ -53,25 +53,15 @@ function nearestInt(v: number): number {
 
 const WRITTEN = "F32, F16, Q8_0, Q5_0, Q4_0, Q4_K and Q6_K";
 
+const WRITTEN_TYPES: ReadonlySet<number> = new Set(Object.values(GgmlType));
+
 /** Bytes that `n` elements of ggml `type` take (n a multiple of the type's block size). */
 export function typeBytes(type: number, n: number): number {
-  switch (type) {
-    case GgmlType.F32:
-      return n * 4;
-    case GgmlType.F16:
-      return n * 2;
-    case GgmlType.Q8_0:
-      return (n / QK) * 34;
-    case GgmlType.Q5_0:
-      return (n / QK) * 22;
-    case GgmlType.Q4_0:
-      return (n / QK) * 18;
-    case GgmlType.Q4_K:
-      return (n / QK_K) * 144;
-    case GgmlType.Q6_K:
-      return (n / QK_K) * 210;
+  if (!WRITTEN_TYPES.has(type)) {
+    throw new RangeError(`Cannot size ggml type ${type}: only ${WRITTEN} are written`);
   }
-  throw new RangeError(`Cannot size ggml type ${type}: only ${WRITTEN} are written`);
+  const { blockSize, typeSize } = GGML_TYPES[type]!;
+  return (n / blockSize) * typeSize;
 }
 
 /** Quantizes `x` (length a multiple of 32) to Q8_0 blocks in `out` starting at byte `o`. */
@@ -100,20 +90,26 @@ export function quantizeQ8_0(x: Float32Array, out: Uint8Array, o = 0): void {
   }
 }
 
+/** The value of largest magnitude among `x[b]` .. `x[b + 31]` (the first one on a tie). */
+function largestMagnitude(x: Float32Array, b: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let j = b; j < b + QK; j++) {
+    const v = x[j]!;
+    const a = Math.abs(v);
+    if (amax < a) {
+      amax = a;
+      max = v;
+    }
+  }
+  return max;
+}
+
 /** Quantizes `x` (length a multiple of 32) to Q4_0 blocks in `out` starting at byte `o`. */
 export function quantizeQ4_0(x: Float32Array, out: Uint8Array, o = 0): void {
   const n = x.length;
   for (let b = 0; b < n; b += QK) {
-    let amax = 0;
-    let max = 0;
-    for (let j = b; j < b + QK; j++) {
-      const v = x[j]!;
-      const a = Math.abs(v);
-      if (amax < a) {
-        amax = a;
-        max = v;
-      }
-    }
+    const max = largestMagnitude(x, b);
     const d = Math.fround(max / -8);
     const id = d !== 0 ? Math.fround(1 / d) : 0;
     const h = f16(d);
@@ -134,16 +130,7 @@ export function quantizeQ4_0(x: Float32Array, out: Uint8Array, o = 0): void {
 export function quantizeQ5_0(x: Float32Array, out: Uint8Array, o = 0): void {
   const n = x.length;
   for (let b = 0; b < n; b += QK) {
-    let amax = 0;
-    let max = 0;
-    for (let j = b; j < b + QK; j++) {
-      const v = x[j]!;
-      const a = Math.abs(v);
-      if (amax < a) {
-        amax = a;
-        max = v;
-      }
-    }
+    const max = largestMagnitude(x, b);
     const d = fr(max / -16);
     const id = d !== 0 ? fr(1 / d) : 0;
     const h = f16(d);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { GgmlType } from "../gguf/_types.ts";
+import { GGML_TYPES, GgmlType } from "../gguf/_types.ts";
 import { type GgufMetaValue, type GgufTensorSpec, writeGguf } from "../gguf/_write.ts";
 import { streamSeed, Xoshiro128 } from "./_prng.ts";
 import { encodeTensorData, typeBytes } from "./_quant.ts";
@@ -61,7 +61,15 @@ const ALL = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 // block_ffn_dim_multiplier 1.0, rounded up to block_multiple_of 256):
 // 6656 -> 4608, 10240 -> 6912, 12288 -> 8192. llama.cpp's src/models/lfm2.cpp maps these
 // three n_ff values to its 350M, 700M and 1.2B model types.
-const LFM2_ATTENTION = [2, 5, 8, 10, 12, 14] as const;
+const LFM2_LAYOUT = {
+  architecture: "lfm2",
+  blockCount: 16,
+  attentionLayers: [2, 5, 8, 10, 12, 14],
+  vocabSize: 65536,
+  contextLength: 128000,
+  ropeFreqBase: 1e6,
+  rmsEpsilon: 1e-5,
+} as const;
 
 /**
  * Built-in geometries. The `-tiny` presets are for tests (a few MB, load in milliseconds);
@@ -80,56 +88,32 @@ const LFM2_ATTENTION = [2, 5, 8, 10, 12, 14] as const;
  */
 export const PRESETS: Readonly<Record<PresetName, Preset>> = {
   "lfm2-350m": {
-    architecture: "lfm2",
+    ...LFM2_LAYOUT,
     embeddingLength: 1024,
-    blockCount: 16,
     feedForwardLength: 4608,
     headCount: 16,
     headCountKv: 8,
-    attentionLayers: LFM2_ATTENTION,
-    vocabSize: 65536,
-    contextLength: 128000,
-    ropeFreqBase: 1e6,
-    rmsEpsilon: 1e-5,
   },
   "lfm2-700m": {
-    architecture: "lfm2",
+    ...LFM2_LAYOUT,
     embeddingLength: 1536,
-    blockCount: 16,
     feedForwardLength: 6912,
     headCount: 24,
     headCountKv: 8,
-    attentionLayers: LFM2_ATTENTION,
-    vocabSize: 65536,
-    contextLength: 128000,
-    ropeFreqBase: 1e6,
-    rmsEpsilon: 1e-5,
   },
   "lfm2-1.2b": {
-    architecture: "lfm2",
+    ...LFM2_LAYOUT,
     embeddingLength: 2048,
-    blockCount: 16,
     feedForwardLength: 8192,
     headCount: 32,
     headCountKv: 8,
-    attentionLayers: LFM2_ATTENTION,
-    vocabSize: 65536,
-    contextLength: 128000,
-    ropeFreqBase: 1e6,
-    rmsEpsilon: 1e-5,
   },
   "lfm2-small": {
-    architecture: "lfm2",
+    ...LFM2_LAYOUT,
     embeddingLength: 256,
-    blockCount: 16,
     feedForwardLength: 768,
     headCount: 4,
     headCountKv: 2,
-    attentionLayers: LFM2_ATTENTION,
-    vocabSize: 65536,
-    contextLength: 128000,
-    ropeFreqBase: 1e6,
-    rmsEpsilon: 1e-5,
   },
   "lfm2-tiny": {
     architecture: "lfm2",
@@ -228,15 +212,6 @@ const FILE_TYPES: Readonly<Record<SynthDtype, number>> = {
 
 const K_MIXES: ReadonlySet<SynthDtype> = new Set(["q4_k_m", "q6_k"]);
 
-/** Elements per block of the types a matrix may get. */
-const BLOCK: Readonly<Record<number, number>> = {
-  [GgmlType.F16]: 1,
-  [GgmlType.Q8_0]: 32,
-  [GgmlType.Q5_0]: 32,
-  [GgmlType.Q4_K]: 256,
-  [GgmlType.Q6_K]: 256,
-};
-
 // llama-quantize's `use_more_bits` (src/llama-quant.cpp): the first and last eighth of the
 // layers and every third layer between them get more bits.
 const useMoreBits = (i: number, n: number): boolean =>
@@ -262,16 +237,16 @@ function kQuantType(
   let type: number = dtype === "q6_k" ? GgmlType.Q6_K : GgmlType.Q4_K;
   const layer = Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1);
   if (name === "token_embd.weight") {
-    type = ne0 % BLOCK[type]! !== 0 ? GgmlType.Q8_0 : GgmlType.Q6_K;
+    type = ne0 % GGML_TYPES[type]!.blockSize !== 0 ? GgmlType.Q8_0 : GgmlType.Q6_K;
   } else if (name.includes("attn_v.weight")) {
     if (dtype === "q4_k_m" && useMoreBits(counters.attnV, counters.nAttnV)) type = GgmlType.Q6_K;
     counters.attnV++;
   } else if (name.includes("ffn_down") && dtype === "q4_k_m") {
     if (useMoreBits(layer, counters.layers)) type = GgmlType.Q6_K;
   }
-  if (ne0 % BLOCK[type]! !== 0) {
+  if (ne0 % GGML_TYPES[type]!.blockSize !== 0) {
     type = type === GgmlType.Q4_K ? GgmlType.Q5_0 : type === GgmlType.Q6_K ? GgmlType.Q8_0 : type;
-    if (ne0 % BLOCK[type]! !== 0) type = GgmlType.F16;
+    if (ne0 % GGML_TYPES[type]!.blockSize !== 0) type = GgmlType.F16;
   }
   return type;
 }

@@ -16,7 +16,8 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { hostInfo, sha256File } from "../schema/_env.ts";
-import { formatTypeShares, readGguf, validateGguf } from "../gguf/gguf.ts";
+import { formatTypeShares, readGguf } from "../gguf/reader.ts";
+import { validateGguf } from "../gguf/validate.ts";
 import { tokenPieces, vocabByteLengths } from "./_pieces.ts";
 import type { LlamaPerf } from "./_perf.ts";
 import { type GpuChoice, llamaWarnings, readPerf, resetPerf } from "./_llama.ts";

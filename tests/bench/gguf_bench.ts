@@ -8,7 +8,8 @@
  * @module
  */
 
-import { readGguf, validateGguf } from "../../lib/gguf/gguf.ts";
+import { readGguf } from "../../lib/gguf/reader.ts";
+import { validateGguf } from "../../lib/gguf/validate.ts";
 import { testModel } from "../_models.ts";
 
 const path = await testModel("lfm2-tiny");

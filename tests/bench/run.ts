@@ -697,7 +697,7 @@ export function weightBytesPerToken(
 }
 
 async function rowRoofline(o: Options, parity: ParityResult | undefined): Promise<RooflineResult> {
-  const { readGguf } = await import("../../lib/gguf/gguf.ts");
+  const { readGguf } = await import("../../lib/gguf/reader.ts");
   const info = await readGguf(o.model);
   const { bytes, tied } = weightBytesPerToken(info.tensors);
   const bandwidth: Bandwidth[] = [];

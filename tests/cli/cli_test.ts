@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { readGguf } from "../../lib/gguf/gguf.ts";
+import { readGguf } from "../../lib/gguf/reader.ts";
 import { writeGguf } from "../../lib/gguf/_write.ts";
 import { testModel } from "../_models.ts";
 

@@ -3,7 +3,7 @@
 
 import { fileURLToPath } from "node:url";
 import type { PresetName } from "../../lib/synth/synth.ts";
-import { readGguf } from "../../lib/gguf/gguf.ts";
+import { readGguf } from "../../lib/gguf/reader.ts";
 import { writeGguf } from "../../lib/gguf/_write.ts";
 import { llamaTool } from "../_llama.ts";
 import { testModel } from "../_models.ts";

@@ -2,7 +2,8 @@
 // it writes without an importance matrix, and every ggml type it can write at all.
 
 import assert from "node:assert/strict";
-import { findGgufProblems, type GgufInfo, readGguf } from "../../lib/gguf/gguf.ts";
+import { type GgufInfo, readGguf } from "../../lib/gguf/reader.ts";
+import { findGgufProblems } from "../../lib/gguf/validate.ts";
 import { GGML_TYPES } from "../../lib/gguf/_types.ts";
 import { llamaQuantized, uniformImatrix } from "./_quantized.ts";
 

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  findGgufProblems,
   GgufError,
   type GgufInfo,
   type GgufMetadataValue,
   readGguf,
-  validateGguf,
-} from "../../lib/gguf/gguf.ts";
+} from "../../lib/gguf/reader.ts";
+import { findGgufProblems, validateGguf } from "../../lib/gguf/validate.ts";
 import {
   ggmlTensorBytes,
   type GgufMetaValue,

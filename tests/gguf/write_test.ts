@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readGguf } from "../../lib/gguf/gguf.ts";
+import { readGguf } from "../../lib/gguf/reader.ts";
 import { ggmlTensorBytes, type GgufMetaValue, writeGguf } from "../../lib/gguf/_write.ts";
 import { GgmlType } from "../../lib/gguf/_types.ts";
 

@@ -3,7 +3,7 @@
 // tensor data, byte for byte.
 
 import assert from "node:assert/strict";
-import { readGguf } from "../../lib/gguf/gguf.ts";
+import { readGguf } from "../../lib/gguf/reader.ts";
 import type { PresetName, SynthDtype } from "../../lib/synth/synth.ts";
 import { testModel } from "../_models.ts";
 import { llamaQuantized } from "../gguf/_quantized.ts";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encode as gpt2Encode } from "gpt-3-encoder";
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
-import { readGguf } from "../../lib/gguf/gguf.ts";
+import { readGguf } from "../../lib/gguf/reader.ts";
 import { PRESETS, SYNTH_DTYPES, writeSyntheticModel } from "../../lib/synth/synth.ts";
 import { Xoshiro128 } from "../../lib/synth/_prng.ts";
 import { quantizeQ4_0, quantizeQ8_0 } from "../../lib/synth/_quant.ts";
