@@ -6,13 +6,7 @@
  * @module
  */
 
-import type {
-  RunSummary,
-  TokenEvent,
-  TraceOptions,
-  TraceResult,
-  TraceStream,
-} from "./source.ts";
+import type { RunSummary, TokenEvent, TraceOptions, TraceResult, TraceStream } from "./source.ts";
 
 /** Throws a `RangeError` unless `value` is an integer >= 1. */
 export function positiveInt(what: string, value: number): void {

@@ -19,7 +19,8 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { hostInfo, sha256File } from "../schema/_env.ts";
-import { formatTypeShares, readGguf, validateGguf } from "../gguf/gguf.ts";
+import { readGguf, validateGguf } from "../gguf/gguf.ts";
+import { arrayMeta, modelColumns, stringMeta } from "./_model_info.ts";
 import { tokenPieces, vocabByteLengths } from "./_pieces.ts";
 import { type GpuChoice, llamaWarnings, readPerf, resetPerf } from "./_llama.ts";
 import { loadedBackend, loadLlama } from "./backend.ts";
@@ -147,24 +148,9 @@ function checkAffinity(cpuAffinity: "auto" | "off" | readonly number[]): void {
   const bad = foreignCpu(cpuAffinity, allowed);
   if (bad !== undefined) {
     throw new RangeError(
-      `Cannot trace pinned to CPU ${bad}: this process may run on CPUs ${
-        allowed.join(",")
-      } only`,
+      `Cannot trace pinned to CPU ${bad}: this process may run on CPUs ${allowed.join(",")} only`,
     );
   }
-}
-
-function stringMeta(info: { metadata: Readonly<Record<string, unknown>> }, key: string): string {
-  const entry = info.metadata[key] as { type?: string; value?: unknown } | undefined;
-  return entry?.type === "string" ? String(entry.value) : "";
-}
-
-function arrayMeta(
-  info: { metadata: Readonly<Record<string, unknown>> },
-  key: string,
-): readonly unknown[] {
-  const entry = info.metadata[key] as { type?: string; values?: readonly unknown[] } | undefined;
-  return entry?.type === "array" ? entry.values ?? [] : [];
 }
 
 /**
@@ -237,16 +223,7 @@ export async function openSession(model: string, options: SessionOptions = {}): 
       engine_version: release,
       model_path: model,
       model_name: gguf.name,
-      model_architecture: gguf.architecture ?? "",
-      model_parameters: gguf.parameterCount,
-      model_file_bytes: gguf.fileBytes,
-      model_tensor_bytes: gguf.tensorBytes,
-      model_quantization: gguf.quantization ?? "",
-      model_dominant_type: gguf.dominantQuantization ?? "",
-      model_type_shares: formatTypeShares(gguf.tensorTypeBytes),
-      model_sha256: sha256,
-      model_synthetic: gguf.synthetic,
-      model_preset: stringMeta(gguf, "tokentrace.preset"),
+      ...modelColumns(gguf, sha256),
     };
     const vocabBytes = vocabByteLengths(
       stringMeta(gguf, "tokenizer.ggml.model"),
@@ -615,4 +592,3 @@ class TracerSession implements Session {
     await this.#model.dispose();
   }
 }
-
