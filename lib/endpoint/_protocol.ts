@@ -31,6 +31,7 @@ export interface Final {
   error: string | undefined;
 }
 
+/** A streaming answer's events, read as the API writes them: text chunks and the final counts. */
 export function parseEvents(
   events: readonly { t: number; data: string }[],
   api: EndpointApi,
@@ -106,6 +107,7 @@ export function parseEvents(
   return { chunks, final };
 }
 
+/** Stop reasons by the OpenAI `finish_reason` (and Ollama `done_reason`) they stand for. */
 export const STOP: Readonly<Record<string, StopReason>> = {
   length: "max_tokens",
   stop: "eos",

@@ -31,15 +31,17 @@ export class EndpointError extends Error {
   }
 }
 
-export function oneLine(text: string): string {
+function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
 
+/** The one-line message of a failed fetch (its cause when it has one). */
 export function errorText(error: unknown): string {
   const e = error as { message?: string; cause?: { message?: string } };
   return oneLine(String(e?.cause?.message ?? e?.message ?? error));
 }
 
+/** Whether a failed fetch was a refused connection (nothing listens on the port). */
 export function isRefused(error: unknown): boolean {
   const text = `${(error as Error)?.message ?? ""} ${
     (error as { cause?: Error })?.cause?.message ?? ""
@@ -77,6 +79,7 @@ export function parseBase(url: string): { base: string; basic: string | undefine
   return { base, basic };
 }
 
+/** Where and how to send requests: the base URL, headers (credentials) and the timeout, ms. */
 export interface Http {
   base: string;
   headers: Record<string, string>;
@@ -132,6 +135,7 @@ export function serverMessage(json: unknown, text: string): string {
   return oneLine(message).slice(0, 300) || "no message";
 }
 
+/** What probing a server found: its API, models, engine, and the model facts it exposes. */
 export interface ServerFacts {
   api: EndpointApi;
   models: string[];
@@ -213,6 +217,12 @@ async function openaiFacts(http: Http): Promise<ServerFacts | undefined> {
   };
 }
 
+/**
+ * Probes a server: Ollama (`/api/version`, `/api/tags`) unless `api` is `openai`, then
+ * OpenAI-compatible (`/v1/models`, llama-server's `/props`).
+ *
+ * @throws {EndpointError} When the server speaks neither API (or not the one asked for).
+ */
 export async function serverFacts(http: Http, api: EndpointApi | "auto"): Promise<ServerFacts> {
   if (api !== "openai") {
     const version = await requestJson(http, "/api/version");
