@@ -82,29 +82,30 @@ export {
   type CountPromptTokensOptions,
   type GpuChoice,
   openSession,
-  type PromptText,
-  type RunSummary,
   type Session,
-  type SessionInfo,
   type SessionOptions,
-  type StopReason,
-  type TokenColumns,
-  type TokenEvent,
-  type TraceOptions,
-  type TraceResult,
-  type TraceSource,
-  type TraceStream,
 } from "./lib/tracer/tracer.ts";
+export type {
+  PromptText,
+  RunSummary,
+  SessionInfo,
+  StopReason,
+  TokenColumns,
+  TokenEvent,
+  TraceOptions,
+  TraceResult,
+  TraceSource,
+  TraceStream,
+} from "./lib/tracer/source.ts";
 export { BackendError, type BackendErrorOptions } from "./lib/tracer/backend.ts";
 
 // --- endpoint (tracing through a server's streaming HTTP API)
 export {
-  type EndpointApi,
-  EndpointError,
   type EndpointOptions,
   type EndpointSession,
   openEndpointSession,
 } from "./lib/endpoint/endpoint.ts";
+export { type EndpointApi, EndpointError } from "./lib/endpoint/server.ts";
 
 // --- dataset
 export {

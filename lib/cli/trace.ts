@@ -25,12 +25,8 @@ import {
 import { readDataset } from "../dataset/dataset.ts";
 import { BackendError, loadLlama } from "../tracer/backend.ts";
 import pl from "nodejs-polars";
-import {
-  type EndpointApi,
-  EndpointError,
-  type EndpointSession,
-  openEndpointSession,
-} from "../endpoint/endpoint.ts";
+import { type EndpointSession, openEndpointSession } from "../endpoint/endpoint.ts";
+import { type EndpointApi, EndpointError } from "../endpoint/server.ts";
 import { formatSummary, summarizeSession, type TraceSummary } from "../present/summary.ts";
 
 /** The model used when `--model` is not given: made once by the synth module. */

@@ -10,7 +10,7 @@ import pl from "nodejs-polars";
 import { TOOL_VERSION } from "../schema/_env.ts";
 import type { Frame, LazyFrame } from "../schema/frame.ts";
 import { LAYOUT, SCHEMA, SCHEMA_VERSION, type TableName } from "../schema/schema.ts";
-import type { RunSummary, SessionInfo, TokenColumns } from "../tracer/tracer.ts";
+import type { RunSummary, SessionInfo, TokenColumns } from "../tracer/source.ts";
 import { OLDEST_UPGRADABLE_VERSION, upgradeTable } from "./upgrade.ts";
 
 /** Session status in the `sessions` table. */

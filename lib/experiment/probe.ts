@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { TraceOptions, TraceResult } from "../tracer/tracer.ts";
+import type { TraceOptions, TraceResult } from "../tracer/source.ts";
 import { settleBlockingPool } from "../runtime/pool.ts";
 import { recommendThreads, THREADS_TOLERANCE } from "./threads.ts";
 import { type Estimate, medianInPlace } from "../stats/stats.ts";

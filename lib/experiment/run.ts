@@ -23,13 +23,8 @@ import {
   type Suite,
 } from "./suite.ts";
 import { parsePlan, PLAN_VERSION, type SessionPlan } from "./plan.ts";
-import {
-  countPromptTokens,
-  type GpuChoice,
-  openSession,
-  type TokenEvent,
-  type TraceSource,
-} from "../tracer/tracer.ts";
+import { countPromptTokens, type GpuChoice, openSession } from "../tracer/tracer.ts";
+import type { TokenEvent, TraceSource } from "../tracer/source.ts";
 import { BackendError } from "../tracer/backend.ts";
 import { DatasetWriter, type RunRow } from "../dataset/dataset.ts";
 

@@ -27,7 +27,8 @@
 
 import { parseArgs } from "node:util";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
-import { type NativeInternals, nativeInternals, openSession } from "../../lib/tracer/tracer.ts";
+import { openSession } from "../../lib/tracer/tracer.ts";
+import { type NativeInternals, nativeInternals } from "../../lib/tracer/_native.ts";
 import { sharedLlama } from "../../lib/tracer/_llama.ts";
 import { blockingPoolThreads, settleBlockingPool } from "../../lib/runtime/pool.ts";
 import { autoPin } from "../../lib/runtime/affinity.ts";
@@ -195,7 +196,7 @@ export async function overheadBench(options: OverheadBenchOptions = {}): Promise
         let run: OverheadRun;
         // Every loop starts from the same pool state: with more than one idle pool thread, decode
         // calls move between threads at random and 2-thread decode slows by 20-40% (see
-        // lib/tracer/tracer.ts, which applies the same rule to its own runs).
+        // lib/tracer/_decode.ts, which applies the same rule to its own runs).
         if (threads > 1 && (blockingPoolThreads() ?? 0) > 1) {
           await settleBlockingPool({ maxThreads: 0 });
         }

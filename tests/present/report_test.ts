@@ -13,7 +13,7 @@ import {
   reportCharts,
 } from "../../lib/present/report.ts";
 import { reportMain } from "../../lib/cli/report.ts";
-import type { SessionInfo } from "../../lib/tracer/tracer.ts";
+import type { SessionInfo } from "../../lib/tracer/source.ts";
 import { countColor, decodePng, findChromium, screenshot } from "../_chromium.ts";
 
 // Few resamples: these tests check the page, not the statistics.
