@@ -12,16 +12,12 @@ import type { SessionPlan } from "../experiment/plan.ts";
 import {
   checkDatasetOut,
   checkWritableDir,
-  DEFAULT_OUT,
   ExperimentError,
   parentOf,
-  type PrefillEstimate,
-  readPlan,
-  resumeSuite,
-  runSuite,
-  type SuiteResult,
-  type SuiteRunOptions,
-} from "../experiment/run.ts";
+} from "../experiment/inputs.ts";
+import { DEFAULT_OUT, type PrefillEstimate, runSuite } from "../experiment/run.ts";
+import { readPlan, resumeSuite } from "../experiment/resume.ts";
+import type { SuiteResult, SuiteRunOptions } from "../experiment/run_loop.ts";
 import { readDataset } from "../dataset/dataset.ts";
 import { BackendError, loadLlama } from "../tracer/backend.ts";
 import pl from "nodejs-polars";
@@ -31,7 +27,8 @@ import {
   type EndpointSession,
   openEndpointSession,
 } from "../endpoint/endpoint.ts";
-import { formatSummary, summarizeSession, type TraceSummary } from "../present/summary.ts";
+import { summarizeSession, type TraceSummary } from "../present/summary.ts";
+import { formatSummary } from "../present/summary_text.ts";
 
 /** The model used when `--model` is not given: made once by the synth module. */
 export const DEFAULT_MODEL = "data/models/lfm2-350m-q8_0.gguf";
