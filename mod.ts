@@ -262,6 +262,7 @@ export {
   describeFindings,
   type Finding,
   formatEstimate,
+  type FormatEstimateOptions,
   formatNumber,
 } from "./lib/analysis/describe.ts";
 export {

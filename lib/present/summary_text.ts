@@ -6,8 +6,7 @@
  * @module
  */
 
-import type { Estimate } from "../analysis/types.ts";
-import { formatNumber } from "../analysis/describe.ts";
+import { formatEstimate } from "../analysis/describe.ts";
 import type { PromptSummary, TraceSummary } from "./summary.ts";
 import type { ThreadsComparison } from "./threads_comparison.ts";
 
@@ -36,17 +35,6 @@ function threadsText(n: number): string {
   return `${n} ${n === 1 ? "thread" : "threads"}`;
 }
 
-/**
- * An estimate in a table cell: `value [low-high]` (the column header names the interval), or
- * the value alone when the interval does not exist; numbers as `formatNumber()` writes them.
- */
-function withInterval(e: Estimate, digits: number, suffix = ""): string {
-  const value = `${formatNumber(e.value, digits)}${suffix}`;
-  return Number.isFinite(e.low) && Number.isFinite(e.high)
-    ? `${value} [${formatNumber(e.low, digits)}-${formatNumber(e.high, digits)}]`
-    : value;
-}
-
 /** The lines of one threads comparison (see {@linkcode compareThreads}). */
 function threadsBlock(c: ThreadsComparison, showSetting: boolean): string[] {
   const at = showSetting ? ` at depth ${c.depthTokens}, batch ${c.batchSize}` : "";
@@ -69,16 +57,18 @@ function threadsBlock(c: ThreadsComparison, showSetting: boolean): string[] {
         String(row.decodeTokens),
         row.decodeTokensPerS.toFixed(1),
         row.runDecodeTokensPerSMedian.toFixed(1),
-        withInterval(row.runDecodeTokensPerSMean, 1),
+        formatEstimate(row.runDecodeTokensPerSMean, { layout: "cell", decimals: 1 }),
         row.threads === c.fastest
           ? "fastest"
-          : `${row.tiesFastest ? "tie " : ""}${withInterval(row.fastestRatio, 3)}`,
+          : `${row.tiesFastest ? "tie " : ""}${
+            formatEstimate(row.fastestRatio, { layout: "cell", decimals: 3 })
+          }`,
       ]),
       0,
     ),
     "",
   ];
-  const ratio = withInterval(c.ratio, 3, "x");
+  const ratio = formatEstimate(c.ratio, { layout: "cell", decimals: 3, valueSuffix: "x" });
   lines.push(
     c.best === c.fastest
       ? `best: ${threadsText(c.best)}, ${ratio} the decode rate of the next, ${threadsText(c.next)}`
