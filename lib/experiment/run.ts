@@ -1,7 +1,8 @@
 /**
  * The experiment runner: run a suite on a model (or any trace source), writing every run to
- * a dataset session as it finishes, and resume an interrupted session. `deno task trace` is a
- * thin layer over {@linkcode runSuite} and {@linkcode resumeSuite}.
+ * a new dataset session as it finishes (resume.ts resumes an interrupted one; run_loop.ts
+ * holds the loop both share). `deno task trace` is a thin layer over {@linkcode runSuite}
+ * and `resumeSuite()`.
  *
  * A session goes through: the suite (validated, with option overrides), the output directory
  * (checked writable, holding only sessions), the model (validated; prompt tokens counted so
