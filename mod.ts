@@ -149,36 +149,34 @@ export {
   type SessionPlan,
   type StoredPlan,
 } from "./lib/experiment/plan.ts";
+export { ExperimentError } from "./lib/experiment/inputs.ts";
+export { type PrefillEstimate, runSuite, type RunSuiteOptions } from "./lib/experiment/run.ts";
+export { readPlan, resumeSuite, type ResumeSuiteOptions } from "./lib/experiment/resume.ts";
 export {
-  ExperimentError,
-  type PrefillEstimate,
   type PrefillProgress,
-  readPlan,
-  resumeSuite,
-  type ResumeSuiteOptions,
-  runSuite,
-  type RunSuiteOptions,
   type SuiteProgress,
   type SuiteResult,
   type SuiteRunOptions,
   type SuiteStart,
-} from "./lib/experiment/run.ts";
+} from "./lib/experiment/run_loop.ts";
 export {
-  compareThreads,
-  type CompareThreadsOptions,
   type DatasetTables,
-  formatSummary,
   type PromptSummary,
   type SessionSummary,
   summarizeRuns,
   type SummarizeRunsOptions,
   summarizeSession,
   type SummarizeSessionOptions,
-  type ThreadsComparison,
-  type ThreadsRow,
   type TraceSummary,
   type WarmupSummary,
 } from "./lib/present/summary.ts";
+export { formatSummary } from "./lib/present/summary_text.ts";
+export {
+  compareThreads,
+  type CompareThreadsOptions,
+  type ThreadsComparison,
+  type ThreadsRow,
+} from "./lib/present/threads_comparison.ts";
 
 // --- analysis
 export { type ClusterSlope, clusterSlope } from "./lib/stats/cluster.ts";
@@ -264,6 +262,7 @@ export {
   describeFindings,
   type Finding,
   formatEstimate,
+  type FormatEstimateOptions,
   formatNumber,
 } from "./lib/analysis/describe.ts";
 export {

@@ -46,10 +46,37 @@ function decimalsFor(magnitude: number): number {
   return Math.min(6, 2 - Math.floor(Math.log10(magnitude)));
 }
 
+/** Options for {@linkcode formatEstimate}. */
+export interface FormatEstimateOptions {
+  /**
+   * How the estimate is laid out: `"sentence"` gives `value unit (95% CI low–high, method)`,
+   * for prose; `"cell"` gives `value [low-high]` (the value alone when there is no interval),
+   * for a table cell or a line whose header or text names the unit, level and method.
+   *
+   * @default {"sentence"}
+   */
+  layout?: "sentence" | "cell";
+  /**
+   * Decimals of the value and of the interval ends.
+   *
+   * @default {3 significant digits of the value, as formatNumber() chooses}
+   */
+  decimals?: number;
+  /**
+   * Text right after the value, e.g. `x` for a ratio.
+   *
+   * @default {""}
+   */
+  valueSuffix?: string;
+}
+
 /**
- * Formats an estimate as `value unit (95% CI low–high, method)`.
+ * Formats an estimate with its interval: the one estimate formatter of the project, for
+ * sentences (`value unit (95% CI low–high, method)`) and for table cells (`value [low-high]`).
+ * Numbers are written by {@linkcode formatNumber}.
  *
  * @param estimate The estimate.
+ * @param options The layout and the decimals.
  * @returns The text.
  *
  * @example Format an estimate
@@ -63,12 +90,35 @@ function decimalsFor(magnitude: number): number {
  * });
  * assert.equal(text, "1.80 µs per context token (95% CI 0.90–2.70, cluster bootstrap over 42 runs, 1000 resamples)");
  * ```
+ *
+ * @example Format estimates for table cells
+ * ```ts
+ * import { formatEstimate } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const ratio = { value: 1.5, low: 1.354, high: 1.661, unit: "ratio", method: "t interval" };
+ * assert.equal(formatEstimate(ratio, { layout: "cell", decimals: 3, valueSuffix: "x" }), "1.500x [1.354-1.661]");
+ * const alone = { ...ratio, low: NaN, high: NaN };
+ * assert.equal(formatEstimate(alone, { layout: "cell", decimals: 1 }), "1.5");
+ * ```
  */
-export function formatEstimate(estimate: Estimate): string {
+export function formatEstimate(estimate: Estimate, options: FormatEstimateOptions = {}): string {
+  const { layout = "sentence", decimals = digits(estimate), valueSuffix = "" } = options;
+  const value = `${formatNumber(estimate.value, decimals)}${valueSuffix}`;
+  const bounded = Number.isFinite(estimate.low) && Number.isFinite(estimate.high);
+  if (layout === "cell") {
+    return bounded
+      ? `${value} [${formatNumber(estimate.low, decimals)}-${
+        formatNumber(estimate.high, decimals)
+      }]`
+      : value;
+  }
   const space = estimate.unit.startsWith("%") ? "" : " ";
-  return `${formatNumber(estimate.value, digits(estimate))}${space}${estimate.unit} (${
-    interval(estimate)
-  })`;
+  if (!bounded) return `${value}${space}${estimate.unit} (no interval: ${estimate.method})`;
+  const sep = estimate.low < 0 || estimate.high < 0 ? " to " : "–";
+  return `${value}${space}${estimate.unit} (95% CI ${formatNumber(estimate.low, decimals)}${sep}${
+    formatNumber(estimate.high, decimals)
+  }, ${estimate.method})`;
 }
 
 function digits(e: Estimate): number {
@@ -76,13 +126,6 @@ function digits(e: Estimate): number {
     ? e.value
     : Math.max(Math.abs(e.low), Math.abs(e.high));
   return Number.isFinite(anchor) ? decimalsFor(Math.abs(anchor)) : 2;
-}
-
-function interval(e: Estimate): string {
-  if (!Number.isFinite(e.low) || !Number.isFinite(e.high)) return `no interval: ${e.method}`;
-  const d = digits(e);
-  const sep = e.low < 0 || e.high < 0 ? " to " : "–";
-  return `95% CI ${formatNumber(e.low, d)}${sep}${formatNumber(e.high, d)}, ${e.method}`;
 }
 
 function pText(p: number): string {

@@ -233,3 +233,36 @@ export function formatHelp(usage: string, description: string, specs: readonly F
   });
   return `Usage: ${usage}\n\n${description}\n\nOptions:\n${lines.join("\n")}\n`;
 }
+
+/** What {@linkcode defineCommand} builds a subcommand's command line from. */
+export interface CommandSpec {
+  /** The usage line, e.g. `tokentrace synth [options]`. */
+  readonly usage: string;
+  /** What the subcommand does, shown under the usage line. */
+  readonly description: string;
+  /** The subcommand's own flags, in help order; `--help` is added after them. */
+  readonly flags: readonly FlagSpec[];
+  /** The `--help` flag's description. Default: `print this help and exit`. */
+  readonly helpFlagText?: string;
+}
+
+/** A subcommand's command line: its flag table (ending with `--help`) and its help text. */
+export interface Command {
+  /** The flags to parse with {@linkcode parseFlags}, `--help` last. */
+  readonly flags: readonly FlagSpec[];
+  /** The help text (see {@linkcode formatHelp}), printed on `--help`. */
+  readonly help: string;
+}
+
+/**
+ * A subcommand's command line: its flags followed by the `--help` flag every subcommand
+ * takes, and the help text listing them all.
+ */
+export function defineCommand(spec: CommandSpec): Command {
+  const { usage, description, flags, helpFlagText = "print this help and exit" } = spec;
+  const all = [
+    ...flags,
+    { name: "help", kind: "bool", defaultText: "", help: helpFlagText } as const,
+  ];
+  return { flags: all, help: formatHelp(usage, description, all) };
+}

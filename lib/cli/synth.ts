@@ -1,7 +1,7 @@
-// `tokentrace synth`: writes a synthetic GGUF model (lib/synth.ts) and prints where it went.
+// `tokentrace synth`: writes a synthetic GGUF model (lib/synth/synth.ts) and prints where it went.
 
 import { dirname } from "node:path";
-import { type FlagSpec, formatHelp, parseFlags, UsageError } from "./args.ts";
+import { defineCommand, parseFlags, UsageError } from "./args.ts";
 import {
   type PresetName,
   PRESETS,
@@ -13,38 +13,36 @@ import {
 const DEFAULT_PRESET: PresetName = "lfm2-350m";
 const DEFAULT_DTYPE: SynthDtype = "q8_0";
 
-const SYNTH_FLAGS: readonly FlagSpec[] = [
-  {
-    name: "preset",
-    kind: "choice",
-    choices: Object.keys(PRESETS),
-    defaultText: DEFAULT_PRESET,
-    help: "model geometry",
-  },
-  {
-    name: "dtype",
-    kind: "choice",
-    choices: SYNTH_DTYPES,
-    defaultText: DEFAULT_DTYPE,
-    help: "weight matrix type (norms stay f32); q4_k_m and q6_k mix types as llama-quantize does",
-  },
-  { name: "seed", kind: "int", min: 0, defaultText: "0", help: "PRNG seed (0 to 4294967295)" },
-  {
-    name: "out",
-    kind: "string",
-    placeholder: "<path>",
-    defaultText: "data/models/<preset>-<dtype>.gguf",
-    help: "output file (parent folders are created)",
-  },
-  { name: "help", kind: "bool", defaultText: "", help: "print this help and exit" },
-];
-
-const HELP_TEXT = formatHelp(
-  "tokentrace synth [options]",
-  "Writes a synthetic GGUF model: a real architecture's geometry with seeded random weights\n" +
+const SYNTH = defineCommand({
+  usage: "tokentrace synth [options]",
+  description:
+    "Writes a synthetic GGUF model: a real architecture's geometry with seeded random weights\n" +
     "and GPT-2's BPE vocabulary. Its text is meaningless; its cost per token is real.",
-  SYNTH_FLAGS,
-);
+  flags: [
+    {
+      name: "preset",
+      kind: "choice",
+      choices: Object.keys(PRESETS),
+      defaultText: DEFAULT_PRESET,
+      help: "model geometry",
+    },
+    {
+      name: "dtype",
+      kind: "choice",
+      choices: SYNTH_DTYPES,
+      defaultText: DEFAULT_DTYPE,
+      help: "weight matrix type (norms stay f32); q4_k_m and q6_k mix types as llama-quantize does",
+    },
+    { name: "seed", kind: "int", min: 0, defaultText: "0", help: "PRNG seed (0 to 4294967295)" },
+    {
+      name: "out",
+      kind: "string",
+      placeholder: "<path>",
+      defaultText: "data/models/<preset>-<dtype>.gguf",
+      help: "output file (parent folders are created)",
+    },
+  ],
+});
 
 const MiB = 1024 * 1024;
 
@@ -92,9 +90,9 @@ function isPathError(e: unknown): boolean {
 export async function synthMain(args: string[]): Promise<number> {
   let preset: PresetName, dtype: SynthDtype, seed: number, out: string;
   try {
-    const flags = parseFlags(args, SYNTH_FLAGS);
+    const flags = parseFlags(args, SYNTH.flags);
     if (flags.bool("help")) {
-      console.log(HELP_TEXT);
+      console.log(SYNTH.help);
       return 0;
     }
     preset = (flags.string("preset") ?? DEFAULT_PRESET) as PresetName;

@@ -5,36 +5,38 @@
 // 130 interrupted by SIGINT/SIGTERM (finished runs kept, session marked interrupted).
 
 import process from "node:process";
-import { type FlagSpec, formatHelp, type ParsedFlags, parseFlags, UsageError } from "./args.ts";
+import { defineCommand, type FlagSpec, type ParsedFlags, parseFlags, UsageError } from "./args.ts";
 import { Progress } from "./progress.ts";
 import { BUILTIN_SUITES, loadSuite, type PlannedRun, SUITE_DEFAULTS } from "../experiment/suite.ts";
 import type { SessionPlan } from "../experiment/plan.ts";
 import {
   checkDatasetOut,
   checkWritableDir,
-  DEFAULT_OUT,
   ExperimentError,
   parentOf,
+} from "../experiment/inputs.ts";
+import {
+  DEFAULT_OUT,
   type PrefillEstimate,
-  readPlan,
-  resumeSuite,
   runSuite,
-  type SuiteResult,
-  type SuiteRunOptions,
+  type RunSuiteOptions,
 } from "../experiment/run.ts";
+import { readPlan, resumeSuite } from "../experiment/resume.ts";
+import type { SuiteResult, SuiteRunOptions } from "../experiment/run_loop.ts";
 import { readDataset } from "../dataset/dataset.ts";
 import { BackendError, loadLlama } from "../tracer/backend.ts";
 import pl from "nodejs-polars";
 import { type EndpointSession, openEndpointSession } from "../endpoint/endpoint.ts";
 import { type EndpointApi, EndpointError } from "../endpoint/server.ts";
-import { formatSummary, summarizeSession, type TraceSummary } from "../present/summary.ts";
+import { summarizeSession, type TraceSummary } from "../present/summary.ts";
+import { formatSummary } from "../present/summary_text.ts";
 
 /** The model used when `--model` is not given: made once by the synth module. */
 export const DEFAULT_MODEL = "data/models/lfm2-350m-q8_0.gguf";
 const GPU_CHOICES = ["auto", "metal", "cuda", "vulkan", "cpu"] as const;
 type GpuChoice = (typeof GPU_CHOICES)[number];
 
-/** Flags of `trace`; `--help` prints this table with each default. */
+/** Flags of `trace` (`--help` aside); `--help` prints them with each default. */
 export const TRACE_FLAGS: readonly FlagSpec[] = [
   {
     name: "model",
@@ -177,12 +179,12 @@ export const TRACE_FLAGS: readonly FlagSpec[] = [
     defaultText: "",
     help: "run a plan whose prefill alone would take over 10 minutes without asking",
   },
-  { name: "help", kind: "bool", defaultText: "", help: "show this help" },
 ];
 
-const HELP_TEXT = formatHelp(
-  "deno task trace [options]",
-  [
+/** The `trace` command line: {@linkcode TRACE_FLAGS} and `--help`, and the help text. */
+const TRACE = defineCommand({
+  usage: "deno task trace [options]",
+  description: [
     "Runs an experiment suite on a GGUF model, timing every generated token. Writes the runs",
     "to a Parquet dataset, shows progress on stderr and prints a per-prompt summary on stdout.",
     "Ctrl-C stops after the token in flight, keeps every finished run and marks the session",
@@ -191,8 +193,9 @@ const HELP_TEXT = formatHelp(
     "the server fails in is recorded with stop reason error, the session stops (exit 1) and",
     "--resume runs the rest once the server is back.",
   ].join("\n"),
-  TRACE_FLAGS,
-);
+  flags: TRACE_FLAGS,
+  helpFlagText: "show this help",
+});
 
 /** Settings flags of a session: given again with `--resume`, they must be unchanged. */
 const SETTING_FLAGS = [
@@ -463,10 +466,28 @@ async function probeEndpoint(
   }
 }
 
+/** The suite overrides given as flags (`--depth`, `--reps`, `--warmup`, `--max-tokens`, `--seed`). */
+function suiteOverrides(
+  flags: ParsedFlags,
+): Pick<RunSuiteOptions, "depth" | "repetitions" | "warmup" | "maxTokens" | "seed"> {
+  const depth = flags.intList("depth");
+  const reps = flags.int("reps");
+  const warmup = flags.int("warmup");
+  const maxTokens = flags.int("max-tokens");
+  const seed = flags.int("seed");
+  return {
+    ...(depth === undefined ? {} : { depth }),
+    ...(reps === undefined ? {} : { repetitions: reps }),
+    ...(warmup === undefined ? {} : { warmup }),
+    ...(maxTokens === undefined ? {} : { maxTokens }),
+    ...(seed === undefined ? {} : { seed }),
+  };
+}
+
 async function trace(args: string[]): Promise<number> {
-  const flags = parseFlags(args, TRACE_FLAGS);
+  const flags = parseFlags(args, TRACE.flags);
   if (flags.bool("help")) {
-    writeOut(HELP_TEXT);
+    writeOut(TRACE.help);
     return 0;
   }
   const format = flags.string("format") ?? "table";
@@ -549,32 +570,18 @@ async function trace(args: string[]): Promise<number> {
       });
     } else if (endpoint !== undefined) {
       const suiteName = flags.string("suite") ?? "default";
-      const depth = flags.intList("depth");
-      const reps = flags.int("reps");
-      const warmup = flags.int("warmup");
-      const maxTokens = flags.int("max-tokens");
-      const seed = flags.int("seed");
       await probeEndpoint(endpoint, suiteName, flags);
       result = await runSuite(endpoint, suiteName, {
         ...callbacks,
         out: flags.string("out") ?? DEFAULT_OUT,
         pin: "off",
-        ...(depth === undefined ? {} : { depth }),
-        ...(reps === undefined ? {} : { repetitions: reps }),
-        ...(warmup === undefined ? {} : { warmup }),
-        ...(maxTokens === undefined ? {} : { maxTokens }),
-        ...(seed === undefined ? {} : { seed }),
+        ...suiteOverrides(flags),
       });
     } else {
       const suiteName = flags.string("suite") ?? "default";
       const outDir = flags.string("out") ?? DEFAULT_OUT;
       const modelPath = flags.string("model") ?? DEFAULT_MODEL;
       const threads = threadsFlag(flags);
-      const depth = flags.intList("depth");
-      const reps = flags.int("reps");
-      const warmup = flags.int("warmup");
-      const maxTokens = flags.int("max-tokens");
-      const seed = flags.int("seed");
       const gpu = (flags.string("gpu") ?? "auto") as GpuChoice;
       // A backend other than the one asked for is refused before anything is written.
       await loadLlama(gpu, "trace");
@@ -610,11 +617,7 @@ async function trace(args: string[]): Promise<number> {
         gpu,
         pin: (flags.string("pin") ?? "auto") as "auto" | "off",
         ...(threads === undefined ? {} : { threads }),
-        ...(depth === undefined ? {} : { depth }),
-        ...(reps === undefined ? {} : { repetitions: reps }),
-        ...(warmup === undefined ? {} : { warmup }),
-        ...(maxTokens === undefined ? {} : { maxTokens }),
-        ...(seed === undefined ? {} : { seed }),
+        ...suiteOverrides(flags),
       });
     }
   } finally {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ExperimentError, type PrefillEstimate, runSuite } from "../../lib/experiment/run.ts";
+import { ExperimentError } from "../../lib/experiment/inputs.ts";
+import { type PrefillEstimate, runSuite } from "../../lib/experiment/run.ts";
 import { testModel } from "../_models.ts";
 
 const SUITE = {
