@@ -22,7 +22,7 @@ import {
   type SuiteResult,
   type SuiteRunOptions,
 } from "../experiment/run.ts";
-import { readDataset } from "../dataset/dataset.ts";
+import { readDataset } from "../dataset/read.ts";
 import { BackendError, loadLlama } from "../tracer/backend.ts";
 import pl from "nodejs-polars";
 import {

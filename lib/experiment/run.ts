@@ -30,7 +30,8 @@ import {
   type TraceSource,
 } from "../tracer/tracer.ts";
 import { BackendError } from "../tracer/backend.ts";
-import { DatasetWriter, type RunRow } from "../dataset/dataset.ts";
+import type { RunRow } from "../dataset/dataset.ts";
+import { DatasetWriter } from "../dataset/writer.ts";
 
 /** The default dataset directory of {@linkcode runSuite} (and of `deno task trace`). */
 export const DEFAULT_OUT = "data/traces";
