@@ -182,7 +182,7 @@ export type ColumnName<T extends TableName> = (typeof SCHEMA)[T][number]["name"]
  * `SCHEMA` is a field here at once; row types that narrow some fields (a status's values, a
  * value that may be null) build on it.
  *
- * @example A one-row runs table's row type
+ * @example A tokens row
  * ```ts
  * import type { TableRow } from "@tokentrace/tokentrace";
  * import assert from "node:assert/strict";
