@@ -346,3 +346,28 @@ export {
   pinProcessThreads,
   type ThreadPin,
 } from "./lib/runtime/affinity.ts";
+
+// --- compare (two sessions or datasets)
+export {
+  COMPARE_METRICS,
+  type CompareCell,
+  CompareError,
+  type CompareMetric,
+  type CompareOptions,
+  compareSessions,
+  type CompareVerdict,
+  type CompareWarning,
+  type CompareWarningKind,
+  type EnvironmentDifference,
+  type LeftOutCell,
+  METRIC_INFO,
+  type MetricComparison,
+  type SessionComparison,
+} from "./lib/compare/compare.ts";
+export { plotComparison, type PlotComparisonOptions, type RatioRow } from "./lib/present/plots.ts";
+export {
+  type ComparisonJson,
+  comparisonJson,
+  formatComparison,
+  type MetricJson,
+} from "./lib/compare/format.ts";

@@ -1,6 +1,6 @@
 /**
- * The `tokentrace` command line: `synth`, `trace` and `report` subcommands (benchmarks run
- * with `deno task bench`, outside the published package).
+ * The `tokentrace` command line: `synth`, `trace`, `report` and `compare` subcommands
+ * (benchmarks run with `deno task bench`, outside the published package).
  *
  * ```sh
  * deno run -A lib/cli.ts trace --help
@@ -15,6 +15,7 @@ const SUBCOMMANDS: Readonly<Record<string, () => Promise<SubcommandMain>>> = {
   synth: async () => (await import("./cli/synth.ts")).synthMain,
   trace: async () => (await import("./cli/trace.ts")).traceMain,
   report: async () => (await import("./cli/report.ts")).reportMain,
+  compare: async () => (await import("./cli/compare.ts")).compareMain,
 };
 
 /**

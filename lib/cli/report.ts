@@ -1,4 +1,4 @@
-// `tokentrace report <dataset>`: reads a dataset, analyses it and writes the HTML write-up
+// `tokentrace report <dataset> [<candidate>]`: reads a dataset (or two, compared), analyses it and writes the HTML write-up
 // (lib/report.ts). With --bandwidth-gbps, the physics check reads the model's geometry from
 // the session's model file.
 
@@ -8,6 +8,11 @@ import { DatasetError } from "../dataset/dataset.ts";
 import { readDataset } from "../dataset/read.ts";
 import { GgufError, readGguf } from "../gguf/gguf.ts";
 import { modelGeometry, renderReport } from "../present/report.ts";
+import pl from "nodejs-polars";
+import type { Trace } from "../analysis/types.ts";
+import { collectFrame, lazyPolars } from "../schema/_polars.ts";
+import { CompareError, compareSessions, type SessionComparison } from "../compare/compare.ts";
+import { loadSide } from "./compare.ts";
 
 const DEFAULT_OUT = "report.html";
 
@@ -38,11 +43,52 @@ const REPORT_FLAGS: readonly FlagSpec[] = [
 ];
 
 const HELP_TEXT = formatHelp(
-  "tokentrace report <dataset> [options]",
+  "tokentrace report <dataset> [<candidate>] [options]",
   "Analyses a trace dataset (slowdown curve, variance, prompt class, token content, runs,\n" +
-    "stalls, warm-up, drift) and writes a self-contained HTML write-up with inline charts.",
+    "stalls, warm-up, drift) and writes a self-contained HTML write-up with inline charts.\n" +
+    "With two datasets or session dirs (baseline, then candidate), it analyses both and adds\n" +
+    "a comparison section (as `tokentrace compare`).",
   REPORT_FLAGS,
 );
+
+/**
+ * Reads a baseline and a candidate (datasets or session dirs), compares them, and returns
+ * the compared sessions of both as one trace (a session on both sides appears once).
+ */
+async function comparedTraces(
+  baselinePath: string,
+  candidatePath: string,
+): Promise<{ trace: Trace; comparison: SessionComparison }> {
+  const baseline = await loadSide(baselinePath);
+  const candidate = await loadSide(candidatePath);
+  const comparison = compareSessions(baseline.trace, candidate.trace, {
+    ...(baseline.session === undefined ? {} : { baselineSession: baseline.session }),
+    ...(candidate.session === undefined ? {} : { candidateSession: candidate.session }),
+  });
+  const pick = (t: Trace, ids: readonly string[]): Trace => {
+    const keep = pl.col("session_id").isIn(ids as string[]);
+    return {
+      sessions: collectFrame(t.sessions).filter(keep),
+      runs: collectFrame(t.runs).filter(keep),
+      tokens: lazyPolars(t.tokens).filter(keep),
+    };
+  };
+  const b = pick(baseline.trace, comparison.baselineSessions);
+  const extra = comparison.candidateSessions.filter((id) =>
+    !comparison.baselineSessions.includes(id)
+  );
+  if (extra.length === 0) return { trace: b, comparison };
+  const c = pick(candidate.trace, extra);
+  const how = { how: "diagonalRelaxed" } as const;
+  return {
+    trace: {
+      sessions: pl.concat([b.sessions as pl.DataFrame, c.sessions as pl.DataFrame], how),
+      runs: pl.concat([b.runs as pl.DataFrame, c.runs as pl.DataFrame], how),
+      tokens: pl.concat([b.tokens as pl.LazyDataFrame, c.tokens as pl.LazyDataFrame], how),
+    },
+    comparison,
+  };
+}
 
 /** The model's KV-cache geometry, read from its GGUF file. */
 async function readGeometry(path: string): Promise<ModelGeometry> {
@@ -79,10 +125,14 @@ function firstLine(error: unknown): string {
  */
 export async function reportMain(args: string[]): Promise<number> {
   let dataset: string, out: string, seed: number, title: string, bandwidth: number | undefined;
+  let candidatePath: string | undefined;
   try {
     const first = args[0];
     const hasDataset = first !== undefined && !first.startsWith("--");
-    const flags = parseFlags(hasDataset ? args.slice(1) : args, REPORT_FLAGS);
+    const second = args[1];
+    const hasCandidate = hasDataset && second !== undefined && !second.startsWith("--");
+    if (hasCandidate) candidatePath = second;
+    const flags = parseFlags(args.slice(hasCandidate ? 2 : hasDataset ? 1 : 0), REPORT_FLAGS);
     if (flags.bool("help")) {
       console.log(HELP_TEXT);
       return 0;
@@ -112,14 +162,18 @@ export async function reportMain(args: string[]): Promise<number> {
   }
 
   try {
-    const trace = await readDataset(dataset);
-    if (trace.runs.height === 0) {
+    let trace: Trace, comparison: SessionComparison | undefined;
+    if (candidatePath === undefined) trace = await readDataset(dataset);
+    else ({ trace, comparison } = await comparedTraces(dataset, candidatePath));
+    if (collectFrame(trace.runs).height === 0) {
       console.error(`Cannot report on "${dataset}": it holds no finished run`);
       return 2;
     }
     let physics;
     if (bandwidth !== undefined) {
-      const models = [...new Set(trace.sessions.getColumn("model_path").toArray() as string[])];
+      const models = [
+        ...new Set(collectFrame(trace.sessions).getColumn("model_path").toArray() as string[]),
+      ];
       if (models.length !== 1) {
         console.error(
           `Cannot run the physics check: the sessions must share one model, found ${models.length}`,
@@ -130,8 +184,11 @@ export async function reportMain(args: string[]): Promise<number> {
     }
     const html = renderReport(trace, {
       title,
-      source: dataset,
+      source: candidatePath === undefined
+        ? dataset
+        : `${dataset} (baseline), ${candidatePath} (candidate)`,
       analyze: { seed, ...(physics ? { physics } : {}) },
+      ...(comparison ? { comparison } : {}),
     });
     const parent = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : "";
     if (parent !== "") await Deno.mkdir(parent, { recursive: true });
@@ -139,7 +196,10 @@ export async function reportMain(args: string[]): Promise<number> {
     console.log(`wrote ${out}`);
     return 0;
   } catch (e) {
-    if (e instanceof DatasetError || e instanceof GgufError || e instanceof RangeError) {
+    if (
+      e instanceof DatasetError || e instanceof GgufError || e instanceof RangeError ||
+      e instanceof CompareError
+    ) {
       console.error(firstLine(e));
       return 2;
     }

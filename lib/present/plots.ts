@@ -732,3 +732,105 @@ export function plotNote(message: string, options: ChartOptions = {}): string {
     ],
   });
 }
+
+/** One metric's ratio for {@linkcode plotComparison}. */
+export interface RatioRow {
+  /** Metric label, e.g. `decode tok/s`. */
+  readonly label: string;
+  /** Candidate / baseline. */
+  readonly value: number;
+  /** Lower end of its interval. */
+  readonly low: number;
+  /** Upper end of its interval. */
+  readonly high: number;
+  /** Verdict shown by colour: `faster`, `slower`, `no change` or `inconclusive`. */
+  readonly verdict: string;
+}
+
+/** Options of {@linkcode plotComparison}. */
+export interface PlotComparisonOptions extends ChartOptions {
+  /** Noise threshold in percent: the band 1 ± threshold is shaded. @default 2 */
+  thresholdPct?: number;
+}
+
+const VERDICT_COLORS: Readonly<Record<string, string>> = {
+  faster: "#59a14f",
+  slower: "#e15759",
+  "no change": "#4e79a7",
+  inconclusive: "#9c9c9c",
+};
+
+/**
+ * Draws each metric's candidate/baseline ratio with its interval against the no-change band
+ * 1 ± threshold (shaded) and a rule at 1; the colour is the verdict. Rows whose interval is
+ * unknown (NaN) are drawn as a dot only.
+ *
+ * @param data One row per metric, drawn top to bottom in the given order.
+ * @param options Size and threshold.
+ * @returns A standalone SVG document as a string.
+ * @throws {RangeError} When there are no rows or the threshold is not in (0, 100).
+ * @throws {TypeError} When a ratio is not a finite number.
+ *
+ * @example Two metrics
+ * ```ts
+ * import { plotComparison } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const svg = plotComparison([
+ *   { label: "decode tok/s", value: 1.2, low: 1.15, high: 1.25, verdict: "faster" },
+ *   { label: "TTFT ms", value: 0.99, low: 0.985, high: 1.01, verdict: "no change" },
+ * ]);
+ * assert.match(svg, />decode tok\/s</);
+ * assert.match(svg, /#59a14f/);
+ * ```
+ */
+export function plotComparison(
+  data: readonly RatioRow[],
+  options: PlotComparisonOptions = {},
+): string {
+  const { width = 640, height, thresholdPct = 2 } = options;
+  const what = "comparison";
+  requireRows(what, data.length);
+  if (!(thresholdPct > 0 && thresholdPct < 100)) {
+    throw new RangeError(
+      `Cannot plot comparison: thresholdPct must be > 0 and < 100, found ${thresholdPct}`,
+    );
+  }
+  for (const row of data) requireFinite(what, "value", row.value);
+  const t = thresholdPct / 100;
+  const bars = data.filter((row) => Number.isFinite(row.low) && Number.isFinite(row.high));
+  const color = (row: RatioRow): string => VERDICT_COLORS[row.verdict] ?? "#333";
+  return render({
+    width,
+    height: height ?? 60 + 30 * data.length,
+    marginLeft: labelMargin(data.map((row) => row.label)),
+    x: { label: "candidate / baseline →", grid: true },
+    y: { label: null, domain: data.map((row) => row.label) },
+    marks: [
+      Plot.rectX([{ x1: 1 - t, x2: 1 + t }], {
+        x1: "x1",
+        x2: "x2",
+        fill: "#e8e8e8",
+      }),
+      Plot.ruleX([1], { stroke: "#777" }),
+      Plot.ruleY(bars, {
+        y: "label",
+        x1: "low",
+        x2: "high",
+        stroke: color,
+        strokeWidth: 3,
+      }),
+      Plot.dot(data, { y: "label", x: "value", fill: color, r: 4.5 }),
+      Plot.text(data, {
+        y: "label",
+        frameAnchor: "right",
+        text: "verdict",
+        dx: -2,
+        dy: -9,
+        textAnchor: "end",
+        fontSize: 10,
+        fill: color,
+      }),
+    ],
+  });
+}

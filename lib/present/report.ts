@@ -14,6 +14,8 @@ import type { ModelGeometry } from "../analysis/physics.ts";
 import type { Estimate, Trace, TraceTable } from "../analysis/types.ts";
 import type { Frame } from "../schema/frame.ts";
 import type { GgufInfo } from "../gguf/gguf.ts";
+import { COMPARE_METRICS, type SessionComparison } from "../compare/compare.ts";
+import { plotComparison } from "./plots.ts";
 import {
   type ChartOptions,
   plotEffects,
@@ -139,6 +141,12 @@ export interface RenderReportOptions {
    * @default {}
    */
   analyze?: AnalyzeOptions;
+  /**
+   * A `compareSessions()` result to show as a comparison section (baseline against
+   * candidate) with its chart; none when unset.
+   * @default undefined
+   */
+  comparison?: SessionComparison;
 }
 
 /** One column of {@linkcode htmlTable}. */
@@ -677,7 +685,7 @@ function sessionLines(sessions: pl.DataFrame): string {
  * ```
  */
 export function renderReport(trace: Trace, options: RenderReportOptions = {}): string {
-  const { title = "tokentrace report", source = "", analyze = {} } = options;
+  const { title = "tokentrace report", source = "", analyze = {}, comparison } = options;
   const originalIds = originalIdsIn(collect(trace.runs));
   const analysis = analyzeTrace(trace, {
     ...(originalIds ? { originalPromptIds: originalIds } : {}),
@@ -829,6 +837,8 @@ export function renderReport(trace: Trace, options: RenderReportOptions = {}): s
       : `<p>Not run: it needs the machine's memory bandwidth and the model file (<code>deno task report &lt;dataset&gt; --bandwidth-gbps &lt;GB/s&gt;</code>).</p>`,
   );
 
+  if (comparison) parts.push(comparisonSection(comparison));
+
   if (analysis.notes.length > 0) {
     parts.push(`<h2>Notes</h2>`);
     parts.push(`<ul>\n${analysis.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("\n")}\n</ul>`);
@@ -849,4 +859,83 @@ ${parts.join("\n")}
 </body>
 </html>
 `;
+}
+
+/** The report's comparison section: the ratio chart, the table, environment and warnings. */
+function comparisonSection(result: SessionComparison): string {
+  const rows = COMPARE_METRICS.map((m) => result.metrics[m]);
+  const chart = plotComparison(
+    rows.filter((r) => Number.isFinite(r.ratio.value)).map((r) => ({
+      label: `${r.label} (${r.higherIsFaster ? "higher" : "lower"} is faster)`,
+      value: r.ratio.value,
+      low: r.ratio.low,
+      high: r.ratio.high,
+      verdict: r.verdict,
+    })),
+    { width: 820, thresholdPct: result.thresholdPct },
+  );
+  const parts = [
+    `<h2>6. Baseline against candidate</h2>`,
+    `<p>Baseline: <code>${
+      escapeHtml(result.baselineSessions.join(", "))
+    }</code>; candidate: <code>${
+      escapeHtml(result.candidateSessions.join(", "))
+    }</code>. Each metric is a candidate/baseline ratio with its 95% interval; the grey band is the no-change band of ±${result.thresholdPct}%. An interval inside the band is <em>no change</em>, one wholly beyond it on the faster side <em>faster</em> (the slower side <em>slower</em>), and one that crosses a band edge <em>inconclusive</em>.</p>`,
+    figure(
+      chart,
+      `Candidate/baseline ratio per metric with 95% intervals and the ±${result.thresholdPct}% band.`,
+    ),
+    htmlTable(
+      rows.map((r) => ({
+        metric: r.label,
+        baseline: r.baseline,
+        candidate: r.candidate,
+        ratio: Number.isFinite(r.ratio.low)
+          ? `${r.ratio.value.toFixed(3)} [${r.ratio.low.toFixed(3)}-${r.ratio.high.toFixed(3)}]`
+          : Number.isFinite(r.ratio.value)
+          ? r.ratio.value.toFixed(3)
+          : "n/a",
+        verdict: r.verdict,
+        detectable: Number.isFinite(r.detectablePct) ? `${r.detectablePct.toFixed(1)}%` : "n/a",
+      })),
+      [
+        { key: "metric", label: "metric" },
+        { key: "baseline", label: "baseline" },
+        { key: "candidate", label: "candidate" },
+        { key: "ratio", label: "ratio [95% CI]" },
+        { key: "verdict", label: "verdict" },
+        { key: "detectable", label: "smallest detectable change" },
+      ],
+    ),
+    `<p class="meta">Method: ${
+      escapeHtml(result.metrics.decodeTokensPerS.ratio.method)
+    }. Cells compared: ${
+      escapeHtml(
+        result.cells.map((c) => `${c.key} (${c.baselineRuns}+${c.candidateRuns} runs)`).join("; "),
+      )
+    }${
+      result.leftOut.length > 0
+        ? `; left out (one side only): ${
+          escapeHtml(result.leftOut.map((c) => `${c.key} (${c.side})`).join("; "))
+        }`
+        : ""
+    }.</p>`,
+    result.environment.length === 0
+      ? `<p>No environment difference is recorded between the sides.</p>`
+      : `<p>Environment differences:</p>\n<ul>\n${
+        result.environment.map((d) =>
+          `<li>${escapeHtml(d.field)}: ${escapeHtml(d.baseline || "(empty)")} → ${
+            escapeHtml(d.candidate || "(empty)")
+          }</li>`
+        ).join("\n")
+      }\n</ul>`,
+  ];
+  if (result.warnings.length > 0) {
+    parts.push(
+      `<p>Warnings:</p>\n<ul>\n${
+        result.warnings.map((w) => `<li>${escapeHtml(w.message)}</li>`).join("\n")
+      }\n</ul>`,
+    );
+  }
+  return parts.join("\n");
 }
