@@ -40,12 +40,15 @@
 // --- schema
 export {
   type Column,
+  type ColumnName,
   type ColumnType,
+  type ColumnValueTypes,
   LAYOUT,
   SCHEMA,
   SCHEMA_VERSION,
   schemaMarkdown,
   type TableName,
+  type TableRow,
 } from "./lib/schema/schema.ts";
 
 // --- frame (structural table types; nodejs-polars frames at run time)
@@ -109,18 +112,15 @@ export { type EndpointApi, EndpointError } from "./lib/endpoint/server.ts";
 
 // --- dataset
 export {
-  type CompactionResult,
-  compactSession,
-  type CreateSessionOptions,
   type Dataset,
   DatasetError,
-  DatasetWriter,
-  readDataset,
-  type RunRecord,
   type RunRow,
   type SessionRow,
   type SessionStatus,
 } from "./lib/dataset/dataset.ts";
+export { type CreateSessionOptions, DatasetWriter, type RunRecord } from "./lib/dataset/writer.ts";
+export { readDataset } from "./lib/dataset/read.ts";
+export { type CompactionResult, compactSession } from "./lib/dataset/compact.ts";
 
 // --- suite / experiment / summary
 export {

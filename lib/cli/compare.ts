@@ -3,7 +3,8 @@
 // warnings (or JSON). --fail-on-regression exits 1 when decode or TTFT got slower.
 
 import { type FlagSpec, formatHelp, parseFlags, UsageError } from "./args.ts";
-import { DatasetError, readDataset } from "../dataset/dataset.ts";
+import { DatasetError } from "../dataset/dataset.ts";
+import { readDataset } from "../dataset/read.ts";
 import type { Trace } from "../analysis/types.ts";
 import { CompareError, compareSessions, type SessionComparison } from "../compare/compare.ts";
 import { comparisonJson, formatComparison } from "../compare/format.ts";

@@ -4,7 +4,8 @@
 
 import { type FlagSpec, formatHelp, parseFlags, UsageError } from "./args.ts";
 import type { ModelGeometry } from "../analysis/physics.ts";
-import { DatasetError, readDataset } from "../dataset/dataset.ts";
+import { DatasetError } from "../dataset/dataset.ts";
+import { readDataset } from "../dataset/read.ts";
 import { GgufError, readGguf } from "../gguf/reader.ts";
 import { modelGeometry, renderReport } from "../present/report.ts";
 import pl from "nodejs-polars";

@@ -23,7 +23,7 @@ import {
 } from "../experiment/run.ts";
 import { readPlan, resumeSuite } from "../experiment/resume.ts";
 import type { SuiteResult, SuiteRunOptions } from "../experiment/run_loop.ts";
-import { readDataset } from "../dataset/dataset.ts";
+import { readDataset } from "../dataset/read.ts";
 import { BackendError, loadLlama } from "../tracer/backend.ts";
 import pl from "nodejs-polars";
 import { type EndpointSession, openEndpointSession } from "../endpoint/endpoint.ts";

@@ -7,18 +7,11 @@
  */
 
 import pl from "nodejs-polars";
+import { DTYPES } from "../schema/_table.ts";
 import { SCHEMA, SCHEMA_VERSION, type TableName } from "../schema/schema.ts";
 
 /** The oldest schema version whose files the reader upgrades; older ones are refused. */
 export const OLDEST_UPGRADABLE_VERSION = 2;
-
-const DTYPES = {
-  utf8: pl.String,
-  int32: pl.Int32,
-  int64: pl.Int64,
-  float64: pl.Float64,
-  bool: pl.Bool,
-} as const;
 
 /**
  * Schema 2 to 3: the `runs.llama_*` counters become the engine-neutral `runs.engine_*`
@@ -80,7 +73,7 @@ const STEPS: Readonly<
  * @example Upgrade a version 2 tokens table (it gains `chunk_tokens` 1); refuse version 1
  * ```ts
  * import { upgradeTable } from "./upgrade.ts";
- * import { tableFrame } from "./dataset.ts";
+ * import { tableFrame } from "../schema/_table.ts";
  * import assert from "node:assert/strict";
  *
  * const v2 = tableFrame("tokens", {

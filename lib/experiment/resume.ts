@@ -8,7 +8,7 @@
 import { parsePlan, type SessionPlan } from "./plan.ts";
 import { openSession } from "../tracer/tracer.ts";
 import type { TraceSource } from "../tracer/source.ts";
-import { DatasetWriter } from "../dataset/dataset.ts";
+import { DatasetWriter } from "../dataset/writer.ts";
 import {
   checkWritableDir,
   DEFAULT_BATCH_SIZE,

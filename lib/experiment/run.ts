@@ -17,7 +17,7 @@ import { expandPlan, loadSuite, parseSuite, resolveSuite, type Suite } from "./s
 import { PLAN_VERSION, type SessionPlan } from "./plan.ts";
 import { type GpuChoice, openSession } from "../tracer/tracer.ts";
 import type { TraceSource } from "../tracer/source.ts";
-import { DatasetWriter } from "../dataset/dataset.ts";
+import { DatasetWriter } from "../dataset/writer.ts";
 import {
   checkDatasetOut,
   DEFAULT_BATCH_SIZE,

@@ -10,7 +10,8 @@
 import type { PlannedRun } from "./suite.ts";
 import type { SessionPlan } from "./plan.ts";
 import type { TokenEvent, TraceSource } from "../tracer/source.ts";
-import type { DatasetWriter, RunRow } from "../dataset/dataset.ts";
+import type { RunRow } from "../dataset/dataset.ts";
+import type { DatasetWriter } from "../dataset/writer.ts";
 
 /** What a suite run has done so far, given to {@linkcode SuiteRunOptions.onProgress}. */
 export interface SuiteProgress {

@@ -35,13 +35,6 @@ export interface Column {
 /** The names of the three dataset tables. */
 export type TableName = "sessions" | "runs" | "tokens";
 
-const c = (name: string, type: ColumnType, unit: string, description: string): Column => ({
-  name,
-  type,
-  unit,
-  description,
-});
-
 /**
  * Every table's columns, in file order.
  *
@@ -54,201 +47,155 @@ const c = (name: string, type: ColumnType, unit: string, description: string): C
  * assert.equal(latency?.type, "float64");
  * ```
  */
-export const SCHEMA: Readonly<Record<TableName, readonly Column[]>> = {
+// deno-fmt-ignore
+export const SCHEMA = {
   sessions: [
-    c("session_id", "utf8", "", "Session identifier, also the `session=<id>` directory name."),
-    c("schema_version", "int32", "", "Dataset schema version the files were written with."),
-    c("tool_version", "utf8", "", "tokentrace version that wrote the session."),
-    c("status", "utf8", "", "`running`, `complete` or `interrupted`."),
-    c("started_at_utc", "utf8", "", "Session start, RFC 3339 UTC."),
-    c("finished_at_utc", "utf8", "", "Session end, RFC 3339 UTC; empty while running."),
-    c("host", "utf8", "", "Host name."),
-    c("os", "utf8", "", "Operating system and kernel release."),
-    c("arch", "utf8", "", "CPU architecture (`x86_64`, `aarch64`)."),
-    c("cpu_model", "utf8", "", "CPU model name."),
-    c("cpu_cores", "int32", "cores", "Logical CPU cores the OS reports."),
-    c("cpu_math_cores", "int32", "cores", "Physical math cores node-llama-cpp reports."),
-    c("memory_bytes", "int64", "bytes", "Total system memory."),
-    c(
-      "gpu_requested",
-      "utf8",
-      "",
-      "Backend asked for: `auto`, `metal`, `cuda`, `vulkan` or `cpu`.",
-    ),
-    c("backend", "utf8", "", "Backend in use: `metal`, `cuda`, `vulkan` or `cpu`."),
-    c("gpu_name", "utf8", "", "GPU device name(s); empty on CPU."),
-    c("gpu_vram_bytes", "int64", "bytes", "Total GPU memory; 0 on CPU."),
-    c(
-      "threads",
-      "int32",
-      "threads",
-      "Default compute threads of the session; empty when unknown (an endpoint).",
-    ),
-    c("batch_size", "int32", "tokens", "Default batch size of the session; empty when unknown."),
-    c(
-      "context_size",
-      "int32",
-      "tokens",
-      "Default context size of the session (an endpoint: the server's, when it says); empty when unknown.",
-    ),
-    c("flash_attention", "bool", "", "Whether flash attention was requested."),
-    c("node_llama_cpp_version", "utf8", "", "node-llama-cpp package version."),
-    c("llama_cpp_release", "utf8", "", "llama.cpp release of the loaded binary."),
-    c("runtime_version", "utf8", "", "Deno (and V8) version."),
-    c(
-      "source",
-      "utf8",
-      "",
-      "`in-process` (node-llama-cpp in this process) or `endpoint` (a server's streaming HTTP API).",
-    ),
-    c(
-      "endpoint_url",
-      "utf8",
-      "",
-      "Base URL of the traced server, without credentials; empty for in-process sessions.",
-    ),
-    c(
-      "engine_name",
-      "utf8",
-      "",
-      "Inference engine: `llama.cpp` in-process, else what the server reports (`llama-server`, `ollama`, ...).",
-    ),
-    c(
-      "engine_version",
-      "utf8",
-      "",
-      "Engine version or build as the engine reports it; empty when it does not say.",
-    ),
-    c("model_path", "utf8", "", "Model file path as given."),
-    c("model_name", "utf8", "", "`general.name` of the model, or the file name."),
-    c("model_architecture", "utf8", "", "`general.architecture` (`lfm2`, `llama`, ...)."),
-    c("model_parameters", "int64", "params", "Parameter count from the GGUF tensor table."),
-    c("model_file_bytes", "int64", "bytes", "Model file size."),
-    c(
-      "model_tensor_bytes",
-      "int64",
-      "bytes",
-      "Bytes of all tensors (weights a decode step reads).",
-    ),
-    c(
-      "model_quantization",
-      "utf8",
-      "",
-      "llama.cpp file type from `general.file_type` (`Q4_K_M`, `Q8_0`, ...); the dominant tensor type when the key is absent.",
-    ),
-    c(
-      "model_dominant_type",
-      "utf8",
-      "",
-      "Tensor type holding the most matrix bytes (`Q4_K` in a `Q4_K_M` file).",
-    ),
-    c(
-      "model_type_shares",
-      "utf8",
-      "",
-      "Share of `model_tensor_bytes` per tensor type, largest first (`Q4_K:0.7012,Q6_K:0.2839,F32:0.0149`).",
-    ),
-    c("model_sha256", "utf8", "", "SHA-256 of the model file."),
-    c("model_synthetic", "bool", "", "True for tokentrace's synthetic models (random weights)."),
-    c("model_preset", "utf8", "", "Synthetic preset name; empty for real models."),
-    c("suite", "utf8", "", "Experiment suite name or path; empty for library use."),
-    c("seed", "int64", "", "Experiment seed (run order shuffle)."),
-    c("plan_json", "utf8", "", "The planned runs and settings as JSON, used by `--resume`."),
+    { name: "session_id",             type: "utf8",    unit: "",         description: "Session identifier, also the `session=<id>` directory name." },
+    { name: "schema_version",         type: "int32",   unit: "",         description: "Dataset schema version the files were written with." },
+    { name: "tool_version",           type: "utf8",    unit: "",         description: "tokentrace version that wrote the session." },
+    { name: "status",                 type: "utf8",    unit: "",         description: "`running`, `complete` or `interrupted`." },
+    { name: "started_at_utc",         type: "utf8",    unit: "",         description: "Session start, RFC 3339 UTC." },
+    { name: "finished_at_utc",        type: "utf8",    unit: "",         description: "Session end, RFC 3339 UTC; empty while running." },
+    { name: "host",                   type: "utf8",    unit: "",         description: "Host name." },
+    { name: "os",                     type: "utf8",    unit: "",         description: "Operating system and kernel release." },
+    { name: "arch",                   type: "utf8",    unit: "",         description: "CPU architecture (`x86_64`, `aarch64`)." },
+    { name: "cpu_model",              type: "utf8",    unit: "",         description: "CPU model name." },
+    { name: "cpu_cores",              type: "int32",   unit: "cores",    description: "Logical CPU cores the OS reports." },
+    { name: "cpu_math_cores",         type: "int32",   unit: "cores",    description: "Physical math cores node-llama-cpp reports." },
+    { name: "memory_bytes",           type: "int64",   unit: "bytes",    description: "Total system memory." },
+    { name: "gpu_requested",          type: "utf8",    unit: "",         description: "Backend asked for: `auto`, `metal`, `cuda`, `vulkan` or `cpu`." },
+    { name: "backend",                type: "utf8",    unit: "",         description: "Backend in use: `metal`, `cuda`, `vulkan` or `cpu`." },
+    { name: "gpu_name",               type: "utf8",    unit: "",         description: "GPU device name(s); empty on CPU." },
+    { name: "gpu_vram_bytes",         type: "int64",   unit: "bytes",    description: "Total GPU memory; 0 on CPU." },
+    { name: "threads",                type: "int32",   unit: "threads",  description: "Default compute threads of the session; empty when unknown (an endpoint)." },
+    { name: "batch_size",             type: "int32",   unit: "tokens",   description: "Default batch size of the session; empty when unknown." },
+    { name: "context_size",           type: "int32",   unit: "tokens",   description: "Default context size of the session (an endpoint: the server's, when it says); empty when unknown." },
+    { name: "flash_attention",        type: "bool",    unit: "",         description: "Whether flash attention was requested." },
+    { name: "node_llama_cpp_version", type: "utf8",    unit: "",         description: "node-llama-cpp package version." },
+    { name: "llama_cpp_release",      type: "utf8",    unit: "",         description: "llama.cpp release of the loaded binary." },
+    { name: "runtime_version",        type: "utf8",    unit: "",         description: "Deno (and V8) version." },
+    { name: "source",                 type: "utf8",    unit: "",         description: "`in-process` (node-llama-cpp in this process) or `endpoint` (a server's streaming HTTP API)." },
+    { name: "endpoint_url",           type: "utf8",    unit: "",         description: "Base URL of the traced server, without credentials; empty for in-process sessions." },
+    { name: "engine_name",            type: "utf8",    unit: "",         description: "Inference engine: `llama.cpp` in-process, else what the server reports (`llama-server`, `ollama`, ...)." },
+    { name: "engine_version",         type: "utf8",    unit: "",         description: "Engine version or build as the engine reports it; empty when it does not say." },
+    { name: "model_path",             type: "utf8",    unit: "",         description: "Model file path as given." },
+    { name: "model_name",             type: "utf8",    unit: "",         description: "`general.name` of the model, or the file name." },
+    { name: "model_architecture",     type: "utf8",    unit: "",         description: "`general.architecture` (`lfm2`, `llama`, ...)." },
+    { name: "model_parameters",       type: "int64",   unit: "params",   description: "Parameter count from the GGUF tensor table." },
+    { name: "model_file_bytes",       type: "int64",   unit: "bytes",    description: "Model file size." },
+    { name: "model_tensor_bytes",     type: "int64",   unit: "bytes",    description: "Bytes of all tensors (weights a decode step reads)." },
+    { name: "model_quantization",     type: "utf8",    unit: "",         description: "llama.cpp file type from `general.file_type` (`Q4_K_M`, `Q8_0`, ...); the dominant tensor type when the key is absent." },
+    { name: "model_dominant_type",    type: "utf8",    unit: "",         description: "Tensor type holding the most matrix bytes (`Q4_K` in a `Q4_K_M` file)." },
+    { name: "model_type_shares",      type: "utf8",    unit: "",         description: "Share of `model_tensor_bytes` per tensor type, largest first (`Q4_K:0.7012,Q6_K:0.2839,F32:0.0149`)." },
+    { name: "model_sha256",           type: "utf8",    unit: "",         description: "SHA-256 of the model file." },
+    { name: "model_synthetic",        type: "bool",    unit: "",         description: "True for tokentrace's synthetic models (random weights)." },
+    { name: "model_preset",           type: "utf8",    unit: "",         description: "Synthetic preset name; empty for real models." },
+    { name: "suite",                  type: "utf8",    unit: "",         description: "Experiment suite name or path; empty for library use." },
+    { name: "seed",                   type: "int64",   unit: "",         description: "Experiment seed (run order shuffle)." },
+    { name: "plan_json",              type: "utf8",    unit: "",         description: "The planned runs and settings as JSON, used by `--resume`." },
   ],
   runs: [
-    c("session_id", "utf8", "", "Session the run belongs to."),
-    c("run_id", "utf8", "", "Run identifier, unique in the dataset."),
-    c("order_index", "int32", "", "Position of the run in the session, from 0."),
-    c("repetition", "int32", "", "Repetition of this prompt and setting, from 0; warm-ups too."),
-    c("warmup", "bool", "", "True for a warm-up run (recorded, left out of summaries)."),
-    c("prompt_id", "utf8", "", "Prompt identifier from the suite."),
-    c("prompt_class", "utf8", "", "Prompt class label (e.g. `simple`, `complex`)."),
-    c("prompt_tags", "utf8", "", "Comma-separated free labels."),
-    c("prompt_mode", "utf8", "", "`chat` (model's chat template) or `raw` completion."),
-    c("prompt_text", "utf8", "", "Prompt text as given (before any template)."),
-    c("prompt_tokens", "int32", "tokens", "Tokens evaluated for the prompt (after templating)."),
-    c("depth_tokens", "int32", "tokens", "Filler tokens evaluated before the prompt."),
-    c("max_tokens", "int32", "tokens", "Output token budget."),
-    c("threads", "int32", "threads", "Compute threads for this run."),
-    c("batch_size", "int32", "tokens", "Batch size for this run."),
-    c("context_size", "int32", "tokens", "Context size for this run."),
-    c(
-      "cpu_affinity",
-      "utf8",
-      "",
-      "CPUs every thread of the process was pinned to during the run (`0`, `2,3`); empty when not pinned.",
-    ),
-    c("temperature", "float64", "", "Sampling temperature (0 = greedy)."),
-    c("top_k", "int32", "", "Top-k (0 = off)."),
-    c("top_p", "float64", "", "Top-p (1 = off)."),
-    c("sampling_seed", "int64", "", "Sampler seed."),
-    c(
-      "stop_reason",
-      "utf8",
-      "",
-      "`eos`, `max_tokens`, `interrupted`, or `error` (the source failed mid-run; not a measured run).",
-    ),
-    c("output_tokens", "int32", "tokens", "Generated tokens (rows in `tokens`)."),
-    c("started_at_ms", "float64", "ms", "Run start, since session start (monotonic clock)."),
-    c(
-      "prefill_ms",
-      "float64",
-      "ms",
-      "Run start to the first token's logits being ready; empty for an endpoint (not observable).",
-    ),
-    c("ttft_ms", "float64", "ms", "Run start to the first generated token being available."),
-    c("decode_ms", "float64", "ms", "First token available to last token available."),
-    c("total_ms", "float64", "ms", "Run start to last token available."),
-    c(
-      "e2e_tokens_per_s",
-      "float64",
-      "tokens/s",
-      "output_tokens / total (the usually quoted rate).",
-    ),
-    c("decode_tokens_per_s", "float64", "tokens/s", "(output_tokens - 1) / decode."),
-    c(
-      "engine_prompt_ms",
-      "float64",
-      "ms",
-      "The engine's own prompt-evaluation time for the run (llama.cpp's prompt eval; llama-server `prompt_ms`; Ollama `prompt_eval_duration`); empty when not reported.",
-    ),
-    c(
-      "engine_prompt_tokens",
-      "int32",
-      "tokens",
-      "The engine's own prompt-evaluation token count; empty when not reported.",
-    ),
-    c(
-      "engine_decode_ms",
-      "float64",
-      "ms",
-      "The engine's own decode time for the run (llama.cpp's eval; llama-server `predicted_ms`; Ollama `eval_duration`); empty when not reported.",
-    ),
-    c(
-      "engine_decode_tokens",
-      "int32",
-      "tokens",
-      "The engine's own decode count (llama.cpp: single-token evals; servers: generated tokens); empty when not reported.",
-    ),
+    { name: "session_id",           type: "utf8",    unit: "",         description: "Session the run belongs to." },
+    { name: "run_id",               type: "utf8",    unit: "",         description: "Run identifier, unique in the dataset." },
+    { name: "order_index",          type: "int32",   unit: "",         description: "Position of the run in the session, from 0." },
+    { name: "repetition",           type: "int32",   unit: "",         description: "Repetition of this prompt and setting, from 0; warm-ups too." },
+    { name: "warmup",               type: "bool",    unit: "",         description: "True for a warm-up run (recorded, left out of summaries)." },
+    { name: "prompt_id",            type: "utf8",    unit: "",         description: "Prompt identifier from the suite." },
+    { name: "prompt_class",         type: "utf8",    unit: "",         description: "Prompt class label (e.g. `simple`, `complex`)." },
+    { name: "prompt_tags",          type: "utf8",    unit: "",         description: "Comma-separated free labels." },
+    { name: "prompt_mode",          type: "utf8",    unit: "",         description: "`chat` (model's chat template) or `raw` completion." },
+    { name: "prompt_text",          type: "utf8",    unit: "",         description: "Prompt text as given (before any template)." },
+    { name: "prompt_tokens",        type: "int32",   unit: "tokens",   description: "Tokens evaluated for the prompt (after templating)." },
+    { name: "depth_tokens",         type: "int32",   unit: "tokens",   description: "Filler tokens evaluated before the prompt." },
+    { name: "max_tokens",           type: "int32",   unit: "tokens",   description: "Output token budget." },
+    { name: "threads",              type: "int32",   unit: "threads",  description: "Compute threads for this run." },
+    { name: "batch_size",           type: "int32",   unit: "tokens",   description: "Batch size for this run." },
+    { name: "context_size",         type: "int32",   unit: "tokens",   description: "Context size for this run." },
+    { name: "cpu_affinity",         type: "utf8",    unit: "",         description: "CPUs every thread of the process was pinned to during the run (`0`, `2,3`); empty when not pinned." },
+    { name: "temperature",          type: "float64", unit: "",         description: "Sampling temperature (0 = greedy)." },
+    { name: "top_k",                type: "int32",   unit: "",         description: "Top-k (0 = off)." },
+    { name: "top_p",                type: "float64", unit: "",         description: "Top-p (1 = off)." },
+    { name: "sampling_seed",        type: "int64",   unit: "",         description: "Sampler seed." },
+    { name: "stop_reason",          type: "utf8",    unit: "",         description: "`eos`, `max_tokens`, `interrupted`, or `error` (the source failed mid-run; not a measured run)." },
+    { name: "output_tokens",        type: "int32",   unit: "tokens",   description: "Generated tokens (rows in `tokens`)." },
+    { name: "started_at_ms",        type: "float64", unit: "ms",       description: "Run start, since session start (monotonic clock)." },
+    { name: "prefill_ms",           type: "float64", unit: "ms",       description: "Run start to the first token's logits being ready; empty for an endpoint (not observable)." },
+    { name: "ttft_ms",              type: "float64", unit: "ms",       description: "Run start to the first generated token being available." },
+    { name: "decode_ms",            type: "float64", unit: "ms",       description: "First token available to last token available." },
+    { name: "total_ms",             type: "float64", unit: "ms",       description: "Run start to last token available." },
+    { name: "e2e_tokens_per_s",     type: "float64", unit: "tokens/s", description: "output_tokens / total (the usually quoted rate)." },
+    { name: "decode_tokens_per_s",  type: "float64", unit: "tokens/s", description: "(output_tokens - 1) / decode." },
+    { name: "engine_prompt_ms",     type: "float64", unit: "ms",       description: "The engine's own prompt-evaluation time for the run (llama.cpp's prompt eval; llama-server `prompt_ms`; Ollama `prompt_eval_duration`); empty when not reported." },
+    { name: "engine_prompt_tokens", type: "int32",   unit: "tokens",   description: "The engine's own prompt-evaluation token count; empty when not reported." },
+    { name: "engine_decode_ms",     type: "float64", unit: "ms",       description: "The engine's own decode time for the run (llama.cpp's eval; llama-server `predicted_ms`; Ollama `eval_duration`); empty when not reported." },
+    { name: "engine_decode_tokens", type: "int32",   unit: "tokens",   description: "The engine's own decode count (llama.cpp: single-token evals; servers: generated tokens); empty when not reported." },
   ],
   tokens: [
-    c("session_id", "utf8", "", "Session the token belongs to."),
-    c("run_id", "utf8", "", "Run the token belongs to."),
-    c("token_index", "int32", "", "Index of the generated token in its run, from 0."),
-    c("position", "int32", "tokens", "Context position of the token (depth + prompt + index)."),
-    c("phase", "utf8", "", "`prefill` for token 0 (its latency includes prefill), else `decode`."),
-    c("token_id", "int32", "", "Vocabulary id; -1 through an endpoint (the APIs send no ids)."),
-    c("piece", "utf8", "", "Text of the token, decoded with its predecessors as context."),
-    c("piece_bytes", "int32", "bytes", "UTF-8 byte length of the token's own bytes."),
-    c("t_ms", "float64", "ms", "Time since run start when the token became available."),
-    c("latency_ms", "float64", "ms", "t_ms minus the previous token's t_ms (token 0: ttft)."),
-    c(
-      "chunk_tokens",
-      "int32",
-      "tokens",
-      "Tokens that arrived with this one in one read: 1 in-process and for a server chunk of one token; k > 1 for each of k tokens of one chunk (same t_ms; the first has the latency, the others 0); 0 when the row stands for a whole chunk whose tokens could not be counted.",
-    ),
+    { name: "session_id",   type: "utf8",    unit: "",         description: "Session the token belongs to." },
+    { name: "run_id",       type: "utf8",    unit: "",         description: "Run the token belongs to." },
+    { name: "token_index",  type: "int32",   unit: "",         description: "Index of the generated token in its run, from 0." },
+    { name: "position",     type: "int32",   unit: "tokens",   description: "Context position of the token (depth + prompt + index)." },
+    { name: "phase",        type: "utf8",    unit: "",         description: "`prefill` for token 0 (its latency includes prefill), else `decode`." },
+    { name: "token_id",     type: "int32",   unit: "",         description: "Vocabulary id; -1 through an endpoint (the APIs send no ids)." },
+    { name: "piece",        type: "utf8",    unit: "",         description: "Text of the token, decoded with its predecessors as context." },
+    { name: "piece_bytes",  type: "int32",   unit: "bytes",    description: "UTF-8 byte length of the token's own bytes." },
+    { name: "t_ms",         type: "float64", unit: "ms",       description: "Time since run start when the token became available." },
+    { name: "latency_ms",   type: "float64", unit: "ms",       description: "t_ms minus the previous token's t_ms (token 0: ttft)." },
+    { name: "chunk_tokens", type: "int32",   unit: "tokens",   description: "Tokens that arrived with this one in one read: 1 in-process and for a server chunk of one token; k > 1 for each of k tokens of one chunk (same t_ms; the first has the latency, the others 0); 0 when the row stands for a whole chunk whose tokens could not be counted." },
   ],
+} as const satisfies Readonly<Record<TableName, readonly Column[]>>;
+
+/**
+ * The TypeScript type of a value of each {@linkcode ColumnType}. 64-bit integers are plain
+ * numbers (exact up to 2^53), as the writer takes them.
+ */
+export interface ColumnValueTypes {
+  /** A string. */
+  utf8: string;
+  /** A 32-bit integer. */
+  int32: number;
+  /** A 64-bit integer, as a number. */
+  int64: number;
+  /** A double. */
+  float64: number;
+  /** A boolean. */
+  bool: boolean;
+}
+
+/**
+ * The column names of a table, from {@linkcode SCHEMA}.
+ *
+ * @example A tokens column name
+ * ```ts
+ * import type { ColumnName } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const name: ColumnName<"tokens"> = "latency_ms";
+ * assert.equal(name, "latency_ms");
+ * ```
+ */
+export type ColumnName<T extends TableName> = (typeof SCHEMA)[T][number]["name"];
+
+/**
+ * One row of a table: every column of {@linkcode SCHEMA} under its name, typed by its column
+ * type ({@linkcode ColumnValueTypes}). A type derived from the table, so a column added to
+ * `SCHEMA` is a field here at once; row types that narrow some fields (a status's values, a
+ * value that may be null) build on it.
+ *
+ * @example A tokens row
+ * ```ts
+ * import type { TableRow } from "@tokentrace/tokentrace";
+ * import assert from "node:assert/strict";
+ *
+ * const token: TableRow<"tokens"> = {
+ *   session_id: "s", run_id: "s-000000", token_index: 0, position: 12, phase: "prefill",
+ *   token_id: 42, piece: " hi", piece_bytes: 3, t_ms: 20.5, latency_ms: 20.5, chunk_tokens: 1,
+ * };
+ * assert.equal(Object.keys(token).length, 11);
+ * ```
+ */
+export type TableRow<T extends TableName> = {
+  -readonly [C in (typeof SCHEMA)[T][number] as C["name"]]: ColumnValueTypes[C["type"]];
 };
 
 const pad6 = (n: number): string => String(n).padStart(6, "0");

@@ -16,7 +16,8 @@ import {
 } from "./_columns.ts";
 import type { Frame } from "../schema/frame.ts";
 import type { SimulatedPrompt, SimulateOptions } from "./_options.ts";
-import { type ColumnType, SCHEMA, SCHEMA_VERSION, type TableName } from "../schema/schema.ts";
+import { DTYPES, tableFrame } from "../schema/_table.ts";
+import { SCHEMA, SCHEMA_VERSION } from "../schema/schema.ts";
 
 export { DEFAULT_PROMPTS };
 export type { SimulatedPrompt, SimulateOptions };
@@ -33,14 +34,6 @@ export interface SimulatedTrace {
   /** One `tokens` row per generated token. */
   readonly tokens: Frame;
 }
-
-const DTYPES: Record<ColumnType, pl.DataType> = {
-  utf8: pl.Utf8,
-  int32: pl.Int32,
-  int64: pl.Int64,
-  float64: pl.Float64,
-  bool: pl.Bool,
-};
 
 /**
  * Simulates a trace with known effects. Decode latency of token k (k >= 1) of run i at
@@ -89,7 +82,7 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
   const { seed = 1, modelTensorBytes = 378535936 } = options;
   const sim = simulateColumns(options);
   const { sessionId, plan, run } = sim;
-  const sessions = table("sessions", {
+  const sessions = tableFrame("sessions", {
     session_id: [sessionId],
     schema_version: [SCHEMA_VERSION],
     tool_version: ["simulated"],
@@ -140,7 +133,7 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
   const runIds = plan.map((_, i) => runId(sessionId, i));
   const col = <T>(f: (p: (typeof plan)[number], i: number) => T): T[] => plan.map(f);
   const decodeMs = col((_, i) => run.total[i]! - run.ttft[i]!);
-  const runs = table("runs", {
+  const runs = tableFrame("runs", {
     session_id: col(() => sessionId),
     run_id: runIds,
     order_index: col((_, i) => i),
@@ -214,12 +207,4 @@ export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
       }),
     );
   return { sessions, runs, tokens };
-}
-
-function table(name: TableName, values: Record<string, unknown[]>): pl.DataFrame {
-  return pl.DataFrame(
-    Object.fromEntries(
-      SCHEMA[name].map((c) => [c.name, pl.Series(c.name, values[c.name]!, DTYPES[c.type])]),
-    ),
-  );
 }

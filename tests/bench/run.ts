@@ -181,8 +181,8 @@ async function dirBytes(dir: string): Promise<number> {
 
 async function childDatasetWrite(a: DatasetChildArgs): Promise<DatasetWriteResult> {
   const { simulateTrace } = await import("../../lib/simulate/simulate.ts");
-  const { DatasetWriter } = await import("../../lib/dataset/dataset.ts");
-  type RunRecord = import("../../lib/dataset/dataset.ts").RunRecord;
+  const { DatasetWriter } = await import("../../lib/dataset/writer.ts");
+  type RunRecord = import("../../lib/dataset/writer.ts").RunRecord;
   const depths = [0, 512, 1024, 2048, 4096];
   const prompts = ["simple", "complex"].flatMap((cls) =>
     [24, 40].map((promptTokens) => ({
@@ -302,7 +302,7 @@ interface DatasetReadResult {
 }
 
 async function childDatasetRead(a: { dir: string }): Promise<DatasetReadResult> {
-  const { readDataset } = await import("../../lib/dataset/dataset.ts");
+  const { readDataset } = await import("../../lib/dataset/read.ts");
   const { prepareTrace } = await import("../../lib/analysis/prepare.ts");
   const { fitSlowdown } = await import("../../lib/analysis/slowdown.ts");
   const { decomposeVariance } = await import("../../lib/analysis/variance.ts");

@@ -337,7 +337,7 @@ function close(actual: number | null, expected: number, label: string): void {
 }
 
 Deno.test("`trace` runs a tiny suite end to end, and its JSON summary agrees with the dataset", async () => {
-  const { readDataset } = await import("../../lib/dataset/dataset.ts");
+  const { readDataset } = await import("../../lib/dataset/read.ts");
   const model = await testModel("lfm2-tiny");
   const dir = await Deno.makeTempDir({ prefix: "tokentrace-cli-e2e-" });
   try {
@@ -452,7 +452,7 @@ async function waitForLine(
 }
 
 Deno.test("`trace` stops on a signal keeping finished runs, and `--resume` completes the plan exactly once", async () => {
-  const { readDataset } = await import("../../lib/dataset/dataset.ts");
+  const { readDataset } = await import("../../lib/dataset/read.ts");
   const model = await testModel("lfm2-tiny");
   const dir = await Deno.makeTempDir({ prefix: "tokentrace-cli-resume-" });
   try {
@@ -585,7 +585,7 @@ Deno.test("`trace` stops on a signal keeping finished runs, and `--resume` compl
 });
 
 Deno.test("`trace --suite threads --threads cores` sweeps 1..physical cores and names the best count", async () => {
-  const { readDataset } = await import("../../lib/dataset/dataset.ts");
+  const { readDataset } = await import("../../lib/dataset/read.ts");
   const model = await testModel("lfm2-tiny");
   const dir = await Deno.makeTempDir({ prefix: "tokentrace-cli-threads-" });
   try {

@@ -15,7 +15,7 @@ import {
   type SessionInfo,
   type TokenColumns,
 } from "../../mod.ts";
-import { tableFrame } from "../../lib/dataset/dataset.ts";
+import { tableFrame } from "../../lib/schema/_table.ts";
 import { testModel } from "../_models.ts";
 
 const INFO: SessionInfo = {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import pl from "nodejs-polars";
 import { type AnalyzeOptions, analyzeTrace } from "../../lib/analysis/analyze.ts";
-import { DatasetWriter, readDataset } from "../../lib/dataset/dataset.ts";
+import { readDataset } from "../../lib/dataset/read.ts";
+import { DatasetWriter } from "../../lib/dataset/writer.ts";
 import { detectStalls } from "../../lib/analysis/stalls.ts";
 import { type SimulateOptions, simulateTrace } from "../../lib/simulate/simulate.ts";
 import {
