@@ -305,15 +305,16 @@ export {
   checkOriginalClaims,
   type ClaimCheck,
   type ClaimCheckVerdict,
-  htmlTable,
-  modelGeometry,
   ORIGINAL_RUNS,
   type OriginalRun,
+} from "./lib/present/claims.ts";
+export { htmlTable, type TableColumn } from "./lib/present/html.ts";
+export {
+  modelGeometry,
   renderReport,
   type RenderReportOptions,
   type ReportCharts,
   reportCharts,
-  type TableColumn,
 } from "./lib/present/report.ts";
 
 // --- perf (thread-count probe)

@@ -1,7 +1,7 @@
 /**
  * The HTML write-up of a trace: every finding of `analyzeTrace()` with its interval, the
- * charts of `lib/plots.ts` inline as SVG, and the original three-run write-up checked claim
- * by claim. The page is one self-contained file: no scripts, fonts or images to fetch.
+ * report's charts inline as SVG, and the original three-run write-up checked claim by claim
+ * (`claims.ts`). The page is one self-contained file: no scripts, fonts or images to fetch.
  *
  * @module
  */
@@ -11,11 +11,13 @@ import { type AnalyzeOptions, analyzeTrace, type TraceAnalysis } from "../analys
 import { describeFindings, formatNumber } from "../analysis/describe.ts";
 import { flagStalls } from "../analysis/_stall_rule.ts";
 import type { ModelGeometry } from "../analysis/physics.ts";
-import type { Estimate, Trace, TraceTable } from "../analysis/types.ts";
+import type { Trace, TraceTable } from "../analysis/types.ts";
 import type { Frame } from "../schema/frame.ts";
 import type { GgufInfo } from "../gguf/reader.ts";
-import { COMPARE_METRICS, type SessionComparison } from "../compare/compare.ts";
-import { plotComparison } from "./plots.ts";
+import type { SessionComparison } from "../compare/compare.ts";
+import { checkOriginalClaims, ci, ORIGINAL_RUNS, originalIdsIn } from "./claims.ts";
+import { comparisonSection } from "./_comparison_section.ts";
+import { escapeHtml, figure, htmlTable } from "./html.ts";
 import {
   type ChartOptions,
   plotEffects,
@@ -28,90 +30,6 @@ import {
   type RunRate,
   type TimelinePoint,
 } from "./plots.ts";
-
-/** One run of the write-up that started the project. */
-export interface OriginalRun {
-  /** The write-up's name for the run. */
-  readonly label: string;
-  /** The default suite's id of the same prompt. */
-  readonly promptId: string;
-  /** The prompt text. */
-  readonly prompt: string;
-  /** Tokens generated. */
-  readonly outputTokens: number;
-  /** Wall time of the run, in seconds. */
-  readonly seconds: number;
-  /** The rate it reported: tokens over wall time, tokens/s. */
-  readonly tokensPerS: number;
-}
-
-/**
- * The three runs of the original write-up (54.7, 61.3 and 44.8 tokens/s, "~54 t/s on
- * average"). The write-up names the two simple prompts of tests 1 and 2 together without
- * saying which was which; this table assumes the order in which it lists them.
- *
- * @example The naive average the write-up reported
- * ```ts
- * import { ORIGINAL_RUNS } from "@tokentrace/tokentrace";
- * import assert from "node:assert/strict";
- *
- * const mean = ORIGINAL_RUNS.reduce((s, r) => s + r.tokensPerS, 0) / ORIGINAL_RUNS.length;
- * assert.equal(mean.toFixed(1), "53.6");
- * ```
- */
-export const ORIGINAL_RUNS: readonly OriginalRun[] = [
-  {
-    label: "Test 1",
-    promptId: "list-languages",
-    prompt: "List 10 programming languages",
-    outputTokens: 30,
-    seconds: 0.548,
-    tokensPerS: 54.7,
-  },
-  {
-    label: "Test 2",
-    promptId: "count-to-10",
-    prompt: "Count 1 to 10",
-    outputTokens: 30,
-    seconds: 0.489,
-    tokensPerS: 61.3,
-  },
-  {
-    label: "Test 3",
-    promptId: "explain-ml-50-words",
-    prompt: "Explain machine learning in exactly 50 words",
-    outputTokens: 50,
-    seconds: 1.115,
-    tokensPerS: 44.8,
-  },
-];
-
-/**
- * A verdict on a claim: `supported` or `not supported` by an interval or a test;
- * `consistent` when a claimed range overlaps an interval that excludes zero; `unclear` when
- * the interval holds both the claim and no effect; `overstated` or `understated` when the
- * whole interval lies below or above the claim; `misleading` for arithmetic that answers
- * another question; `not testable` when the dataset lacks what the test needs.
- */
-export type ClaimCheckVerdict =
-  | "supported"
-  | "not supported"
-  | "consistent"
-  | "unclear"
-  | "overstated"
-  | "understated"
-  | "misleading"
-  | "not testable";
-
-/** One claim of the original write-up, and what the data say about it. */
-export interface ClaimCheck {
-  /** The claim, quoted or closely paraphrased. */
-  readonly claim: string;
-  /** The verdict. */
-  readonly verdict: ClaimCheckVerdict;
-  /** The numbers behind the verdict, each with its interval. */
-  readonly evidence: string;
-}
 
 /** The charts of a report, each a standalone SVG string. */
 export interface ReportCharts {
@@ -149,88 +67,11 @@ export interface RenderReportOptions {
   comparison?: SessionComparison;
 }
 
-/** One column of {@linkcode htmlTable}. */
-export interface TableColumn {
-  /** Key of the value in each row. */
-  readonly key: string;
-  /** Column header. */
-  readonly label: string;
-  /** Decimals for numbers; automatic (3 significant digits) when absent. */
-  readonly decimals?: number;
-}
-
 const GENERATED_TOKEN_LABEL = "generated token index (position after the prompt)";
 
 /** A trace table as a nodejs-polars DataFrame (what every table is at run time). */
 function collect(table: TraceTable): pl.DataFrame {
   return ("collectSync" in table ? table.collectSync() : table) as pl.DataFrame;
-}
-
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;");
-}
-
-function cell(value: unknown, decimals: number | undefined): string {
-  if (typeof value === "number") {
-    return decimals === undefined && Number.isInteger(value)
-      ? value.toLocaleString("en-US")
-      : formatNumber(value, decimals);
-  }
-  if (typeof value === "bigint") return value.toString();
-  return escapeHtml(String(value ?? ""));
-}
-
-/**
- * Renders rows as an HTML table: numbers right-aligned and formatted with
- * `formatNumber()`, text escaped.
- *
- * @param rows The rows, e.g. `frame.toRecords()`.
- * @param columns The columns to show, in order.
- * @returns The `<table>` element as a string.
- *
- * @example A two-row table
- * ```ts
- * import { htmlTable } from "@tokentrace/tokentrace";
- * import assert from "node:assert/strict";
- *
- * const html = htmlTable([{ id: "a<b", rate: 54.71 }, { id: "c", rate: 61.3 }], [
- *   { key: "id", label: "prompt" },
- *   { key: "rate", label: "tokens/s", decimals: 1 },
- * ]);
- * assert.match(html, /<td>a&lt;b<\/td><td class="num">54\.7<\/td>/);
- * ```
- */
-export function htmlTable(
-  rows: readonly Readonly<Record<string, unknown>>[],
-  columns: readonly TableColumn[],
-): string {
-  const head = columns.map((c) => `<th>${escapeHtml(c.label)}</th>`).join("");
-  const body = rows.map((row) =>
-    "<tr>" + columns.map((c) => {
-      const value = row[c.key];
-      const num = typeof value === "number" ? ' class="num"' : "";
-      return `<td${num}>${cell(value, c.decimals)}</td>`;
-    }).join("") + "</tr>"
-  ).join("\n");
-  return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
-}
-
-function pText(p: number): string {
-  return p < 0.001 ? "p < 0.001" : `p = ${p.toFixed(3)}`;
-}
-
-function ci(e: Estimate, decimals?: number): string {
-  return `${formatNumber(e.value, decimals)} (95% CI ${formatNumber(e.low, decimals)} to ${
-    formatNumber(e.high, decimals)
-  }) ${e.unit}`;
-}
-
-/** The ids of {@linkcode ORIGINAL_RUNS} when the runs table holds every one of them. */
-function originalIdsIn(runs: pl.DataFrame): string[] | undefined {
-  const present = new Set(runs.getColumn("prompt_id").toArray() as string[]);
-  const ids = ORIGINAL_RUNS.map((r) => r.promptId);
-  return ids.every((id) => present.has(id)) ? ids : undefined;
 }
 
 /**
@@ -267,159 +108,6 @@ export function modelGeometry(info: GgufInfo): ModelGeometry {
     headDim: embeddingLength / headCount,
     kvBytesPerElement: 2,
   };
-}
-
-/**
- * Checks each claim of the original write-up against an analysis: the slowdown per 10
- * tokens, complex prompts, complex words, hot first tokens, the "~54 t/s" average and the
- * 45-61 t/s spread. Each verdict comes with its numbers and intervals.
- *
- * @param analysis The result of `analyzeTrace()` (with `originalPromptIds` set to the ids of
- * {@linkcode ORIGINAL_RUNS} for the average and the spread).
- * @returns Six checks, in the write-up's order.
- *
- * @example Check the claims on a simulated trace
- * ```ts
- * import { analyzeTrace, checkOriginalClaims, simulateTrace } from "@tokentrace/tokentrace";
- * import assert from "node:assert/strict";
- *
- * const analysis = analyzeTrace(simulateTrace({ slopeUsPerToken: 0 }), {
- *   slowdown: { resamples: 200 },
- *   variance: { resamples: 20 },
- *   promptClass: { permutations: 99, resamples: 100 },
- *   tokenContent: { permutations: 19, resamples: 20 },
- *   stalls: { resamples: 100 },
- * });
- * const claims = checkOriginalClaims(analysis);
- * assert.equal(claims.length, 6);
- * assert.notEqual(claims[0]!.verdict, "supported");
- * ```
- */
-export function checkOriginalClaims(analysis: TraceAnalysis): ClaimCheck[] {
-  const s = analysis.slowdown;
-  const pct = s.slowdownPctPer10;
-  const includesZero = pct.low <= 0 && pct.high >= 0;
-  const slowdownVerdict: ClaimCheckVerdict = s.claim.verdict === "consistent"
-    ? (includesZero ? "unclear" : "consistent")
-    : s.claim.verdict;
-  const slowdownWhy = {
-    unclear: "the interval holds the claim but also no slowdown at all: this dataset cannot tell",
-    consistent: "the claimed range overlaps the interval, which excludes zero",
-    overstated: "the whole interval lies below the claimed range",
-    understated: "the whole interval lies above the claimed range",
-  }[slowdownVerdict]!;
-  const checks: ClaimCheck[] = [{
-    claim: "Speed drops ~1-2% per 10 additional tokens",
-    verdict: slowdownVerdict,
-    evidence: `Fitted slowdown ${ci(pct)} (b = ${
-      ci(s.slopeUsPerToken)
-    }, within-run fit over ${s.runs} runs); ${slowdownWhy}.`,
-  }];
-
-  const pc = analysis.promptClass;
-  const complex = pc.effects.find((e) => e.class === "complex") ?? pc.effects[0];
-  if (pc.test === null || complex === undefined) {
-    checks.push({
-      claim: "Complex prompts require more computation per token",
-      verdict: "not testable",
-      evidence: "The dataset has no two prompt classes at matched prompt length.",
-    });
-  } else {
-    const e = complex.effectUs;
-    const share = (e.value / 1000 / s.startLatencyMs.value) * 100;
-    const supported = pc.test.pValue < 0.05 && e.low > 0;
-    checks.push({
-      claim: "Complex prompts require more computation per token",
-      verdict: supported ? "supported" : "not supported",
-      evidence: `At matched prompt length, "${complex.class}" prompts decode ${
-        ci(e)
-      } against "${pc.reference}" (${
-        formatNumber(share)
-      }% of the start-of-decode latency); permutation test ${
-        pText(pc.test.pValue)
-      } over ${pc.runs} runs.`,
-    });
-  }
-
-  const tc = analysis.tokenContent;
-  const perByte = tc.effects.find((e) => e.feature === "piece_bytes");
-  checks.push({
-    claim: 'Complex words ("classification", "generalize") are slightly slower',
-    verdict: tc.test.pValue < 0.05 ? "supported" : "not supported",
-    evidence: `Token content explains ${
-      formatNumber(tc.partialR2Pct)
-    }% of the within-run variance left after position (permutation test ${pText(tc.test.pValue)})${
-      perByte ? `; one more byte in a piece changes latency by ${ci(perByte.effectUs)}` : ""
-    }.`,
-  });
-
-  const first = s.windows[0];
-  const last = s.windows[s.windows.length - 1];
-  const b = s.slopeUsPerToken;
-  const windowText = first && last && first !== last
-    ? `Tokens ${first.firstToken}-${first.lastToken} run at ${
-      ci(first.tokensPerS)
-    }, tokens ${last.firstToken}-${last.lastToken} at ${ci(last.tokensPerS)}. `
-    : "";
-  const warm = analysis.warmup;
-  const warmText = warm
-    ? ` What is warm is the session: the ${warm.group} decode ${
-      ci(warm.effectMs)
-    } slower per token than later runs (${pText(warm.pValue)}).`
-    : "";
-  checks.push({
-    claim: "First tokens are faster (the cache is hot); later tokens slow down",
-    verdict: b.low > 0 ? "supported" : b.high < 0 ? "not supported" : "unclear",
-    evidence: `${windowText}Within runs, latency changes by ${ci(b)}${
-      b.low > 0
-        ? ""
-        : b.high < 0
-        ? ": later tokens are faster, not slower"
-        : ", an interval that includes no change"
-    }.${warmText}`,
-  });
-
-  const o = analysis.originalTable;
-  checks.push({
-    claim: "Your actual performance: ~54 tokens/second average",
-    verdict: "misleading",
-    evidence: `The mean of the per-prompt rates is ${
-      formatNumber(o.naiveMeanTokensPerS)
-    } tokens/s, but it weights a 30-token run like a 50-token run: total tokens over total time is ${
-      formatNumber(o.pooledTokensPerS)
-    } tokens/s, and the decode rate, which excludes the time to first token, is ${
-      formatNumber(o.pooledDecodeTokensPerS)
-    } tokens/s.`,
-  });
-
-  const r = analysis.runStory;
-  checks.push(
-    r === null
-      ? {
-        claim: "45-61 t/s is normal variation from prompt complexity and output length",
-        verdict: "not testable",
-        evidence: "Fewer than 3 timed runs.",
-      }
-      : {
-        claim: "45-61 t/s is normal variation from prompt complexity and output length",
-        // Supported when run length and TTFT at one decode rate reproduce most of the spread.
-        verdict: r.constantRateR2Pct >= 50 ? "supported" : "not supported",
-        evidence: `One common decode rate of ${
-          formatNumber(r.pooledDecodeTokensPerS)
-        } tokens/s, with each run's own time to first token and output length, reproduces ${
-          formatNumber(r.constantRateR2Pct)
-        }% of the spread in e2e tokens/s across ${r.runs} runs: ${
-          r.constantRateR2Pct >= 50
-            ? "most of the spread is the time to first token spread over different output lengths, not a different cost per token"
-            : "most of the spread is in the decode rate itself, which the other sections take apart"
-        }. Per 10 more output tokens, e2e speed changes ${
-          ci(r.e2e.per10OutputTokens)
-        } and decode speed ${ci(r.decode.per10OutputTokens)}; the time to first token takes ${
-          ci(r.meanTtftSharePct)
-        }.`,
-      },
-  );
-  return checks;
 }
 
 /**
@@ -621,10 +309,6 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 3px 10px 3px 0; text-align: 
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .claims td:nth-child(2) { font-weight: 600; white-space: nowrap; }
 `;
-
-function figure(svg: string, caption: string): string {
-  return `<figure>\n${svg}\n<figcaption>${escapeHtml(caption)}</figcaption>\n</figure>`;
-}
 
 /** Where a session's tokens came from: `in-process (engine version)` or `endpoint url (...)`. */
 function sourceText(r: Record<string, unknown>): string {
@@ -861,81 +545,3 @@ ${parts.join("\n")}
 `;
 }
 
-/** The report's comparison section: the ratio chart, the table, environment and warnings. */
-function comparisonSection(result: SessionComparison): string {
-  const rows = COMPARE_METRICS.map((m) => result.metrics[m]);
-  const chart = plotComparison(
-    rows.filter((r) => Number.isFinite(r.ratio.value)).map((r) => ({
-      label: `${r.label} (${r.higherIsFaster ? "higher" : "lower"} is faster)`,
-      value: r.ratio.value,
-      low: r.ratio.low,
-      high: r.ratio.high,
-      verdict: r.verdict,
-    })),
-    { width: 820, thresholdPct: result.thresholdPct },
-  );
-  const parts = [
-    `<h2>6. Baseline against candidate</h2>`,
-    `<p>Baseline: <code>${
-      escapeHtml(result.baselineSessions.join(", "))
-    }</code>; candidate: <code>${
-      escapeHtml(result.candidateSessions.join(", "))
-    }</code>. Each metric is a candidate/baseline ratio with its 95% interval; the grey band is the no-change band of ±${result.thresholdPct}%. An interval inside the band is <em>no change</em>, one wholly beyond it on the faster side <em>faster</em> (the slower side <em>slower</em>), and one that crosses a band edge <em>inconclusive</em>.</p>`,
-    figure(
-      chart,
-      `Candidate/baseline ratio per metric with 95% intervals and the ±${result.thresholdPct}% band.`,
-    ),
-    htmlTable(
-      rows.map((r) => ({
-        metric: r.label,
-        baseline: r.baseline,
-        candidate: r.candidate,
-        ratio: Number.isFinite(r.ratio.low)
-          ? `${r.ratio.value.toFixed(3)} [${r.ratio.low.toFixed(3)}-${r.ratio.high.toFixed(3)}]`
-          : Number.isFinite(r.ratio.value)
-          ? r.ratio.value.toFixed(3)
-          : "n/a",
-        verdict: r.verdict,
-        detectable: Number.isFinite(r.detectablePct) ? `${r.detectablePct.toFixed(1)}%` : "n/a",
-      })),
-      [
-        { key: "metric", label: "metric" },
-        { key: "baseline", label: "baseline" },
-        { key: "candidate", label: "candidate" },
-        { key: "ratio", label: "ratio [95% CI]" },
-        { key: "verdict", label: "verdict" },
-        { key: "detectable", label: "smallest detectable change" },
-      ],
-    ),
-    `<p class="meta">Method: ${
-      escapeHtml(result.metrics.decodeTokensPerS.ratio.method)
-    }. Cells compared: ${
-      escapeHtml(
-        result.cells.map((c) => `${c.key} (${c.baselineRuns}+${c.candidateRuns} runs)`).join("; "),
-      )
-    }${
-      result.leftOut.length > 0
-        ? `; left out (one side only): ${
-          escapeHtml(result.leftOut.map((c) => `${c.key} (${c.side})`).join("; "))
-        }`
-        : ""
-    }.</p>`,
-    result.environment.length === 0
-      ? `<p>No environment difference is recorded between the sides.</p>`
-      : `<p>Environment differences:</p>\n<ul>\n${
-        result.environment.map((d) =>
-          `<li>${escapeHtml(d.field)}: ${escapeHtml(d.baseline || "(empty)")} → ${
-            escapeHtml(d.candidate || "(empty)")
-          }</li>`
-        ).join("\n")
-      }\n</ul>`,
-  ];
-  if (result.warnings.length > 0) {
-    parts.push(
-      `<p>Warnings:</p>\n<ul>\n${
-        result.warnings.map((w) => `<li>${escapeHtml(w.message)}</li>`).join("\n")
-      }\n</ul>`,
-    );
-  }
-  return parts.join("\n");
-}

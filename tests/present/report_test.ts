@@ -6,13 +6,9 @@ import { readDataset } from "../../lib/dataset/read.ts";
 import { DatasetWriter } from "../../lib/dataset/writer.ts";
 import { detectStalls } from "../../lib/analysis/stalls.ts";
 import { type SimulateOptions, simulateTrace } from "../../lib/simulate/simulate.ts";
-import {
-  checkOriginalClaims,
-  htmlTable,
-  ORIGINAL_RUNS,
-  renderReport,
-  reportCharts,
-} from "../../lib/present/report.ts";
+import { checkOriginalClaims, ORIGINAL_RUNS } from "../../lib/present/claims.ts";
+import { htmlTable } from "../../lib/present/html.ts";
+import { renderReport, reportCharts } from "../../lib/present/report.ts";
 import { reportMain } from "../../lib/cli/report.ts";
 import type { SessionInfo } from "../../lib/tracer/source.ts";
 import { countColor, decodePng, findChromium, screenshot } from "../_chromium.ts";
