@@ -274,33 +274,34 @@ export {
 } from "./lib/simulate/simulate.ts";
 
 // --- plots / report
+export { type ChartOptions, plotNote } from "./lib/present/plots.ts";
 export {
-  type ChartOptions,
-  type Effect,
   type FitPoint,
   type GroupedLatency,
-  plotEffects,
-  type PlotEffectsOptions,
   plotLatencyByGroup,
   type PlotLatencyByGroupOptions,
-  plotNote,
-  plotRunRates,
-  type PlotRunRatesOptions,
   plotSlowdown,
   type PlotSlowdownOptions,
   plotTimeline,
   type PlotTimelineOptions,
-  plotVarianceShares,
-  type PlotVarianceSharesOptions,
   type PositionPoint,
-  type RunRate,
   type SlowdownPlotData,
   type TimelinePlotData,
   type TimelinePoint,
   type TrendPoint,
-  type VarianceShare,
   type WindowMean,
-} from "./lib/present/plots.ts";
+} from "./lib/present/plots_latency.ts";
+export {
+  type Effect,
+  plotEffects,
+  type PlotEffectsOptions,
+  plotRunRates,
+  type PlotRunRatesOptions,
+  plotVarianceShares,
+  type PlotVarianceSharesOptions,
+  type RunRate,
+  type VarianceShare,
+} from "./lib/present/plots_rows.ts";
 export {
   checkOriginalClaims,
   type ClaimCheck,
@@ -364,7 +365,11 @@ export {
   type MetricComparison,
   type SessionComparison,
 } from "./lib/compare/compare.ts";
-export { plotComparison, type PlotComparisonOptions, type RatioRow } from "./lib/present/plots.ts";
+export {
+  plotComparison,
+  type PlotComparisonOptions,
+  type RatioRow,
+} from "./lib/present/plots_rows.ts";
 export {
   type ComparisonJson,
   comparisonJson,

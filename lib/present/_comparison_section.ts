@@ -7,7 +7,7 @@
 
 import { COMPARE_METRICS, type SessionComparison } from "../compare/compare.ts";
 import { escapeHtml, figure, htmlTable } from "./html.ts";
-import { plotComparison } from "./plots.ts";
+import { plotComparison } from "./plots_rows.ts";
 
 /** The report's comparison section: the ratio chart, the table, environment and warnings. */
 export function comparisonSection(result: SessionComparison): string {

@@ -18,18 +18,14 @@ import type { SessionComparison } from "../compare/compare.ts";
 import { checkOriginalClaims, ci, ORIGINAL_RUNS, originalIdsIn } from "./claims.ts";
 import { comparisonSection } from "./_comparison_section.ts";
 import { escapeHtml, figure, htmlTable } from "./html.ts";
+import { type ChartOptions, plotNote } from "./plots.ts";
 import {
-  type ChartOptions,
-  plotEffects,
   plotLatencyByGroup,
-  plotNote,
-  plotRunRates,
   plotSlowdown,
   plotTimeline,
-  plotVarianceShares,
-  type RunRate,
   type TimelinePoint,
-} from "./plots.ts";
+} from "./plots_latency.ts";
+import { plotEffects, plotRunRates, plotVarianceShares, type RunRate } from "./plots_rows.ts";
 
 /** The charts of a report, each a standalone SVG string. */
 export interface ReportCharts {
@@ -544,4 +540,3 @@ ${parts.join("\n")}
 </html>
 `;
 }
-

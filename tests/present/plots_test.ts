@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  plotEffects,
-  plotLatencyByGroup,
-  plotRunRates,
-  plotSlowdown,
-  plotTimeline,
-  plotVarianceShares,
-} from "../../lib/present/plots.ts";
+import { plotLatencyByGroup, plotSlowdown, plotTimeline } from "../../lib/present/plots_latency.ts";
+import { plotEffects, plotRunRates, plotVarianceShares } from "../../lib/present/plots_rows.ts";
 
 const points = Array.from({ length: 200 }, (_, i) => ({
   position: 10 + (i % 40),
