@@ -349,13 +349,13 @@ export {
 } from "./lib/runtime/affinity.ts";
 
 // --- compare (two sessions or datasets)
+export { compareSessions } from "./lib/compare/compare.ts";
 export {
   COMPARE_METRICS,
   type CompareCell,
   CompareError,
   type CompareMetric,
   type CompareOptions,
-  compareSessions,
   type CompareVerdict,
   type CompareWarning,
   type CompareWarningKind,
@@ -364,7 +364,7 @@ export {
   METRIC_INFO,
   type MetricComparison,
   type SessionComparison,
-} from "./lib/compare/compare.ts";
+} from "./lib/compare/types.ts";
 export {
   plotComparison,
   type PlotComparisonOptions,

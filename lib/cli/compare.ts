@@ -6,7 +6,8 @@ import { type FlagSpec, formatHelp, parseFlags, UsageError } from "./args.ts";
 import { DatasetError } from "../dataset/dataset.ts";
 import { readDataset } from "../dataset/read.ts";
 import type { Trace } from "../analysis/types.ts";
-import { CompareError, compareSessions, type SessionComparison } from "../compare/compare.ts";
+import { compareSessions } from "../compare/compare.ts";
+import { CompareError, type SessionComparison } from "../compare/types.ts";
 import { comparisonJson, formatComparison } from "../compare/format.ts";
 
 const COMPARE_FLAGS: readonly FlagSpec[] = [

@@ -11,7 +11,8 @@ import { modelGeometry, renderReport } from "../present/report.ts";
 import pl from "nodejs-polars";
 import type { Trace } from "../analysis/types.ts";
 import { collectFrame, lazyPolars } from "../schema/_polars.ts";
-import { CompareError, compareSessions, type SessionComparison } from "../compare/compare.ts";
+import { compareSessions } from "../compare/compare.ts";
+import { CompareError, type SessionComparison } from "../compare/types.ts";
 import { loadSide } from "./compare.ts";
 
 const DEFAULT_OUT = "report.html";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { COMPARE_METRICS, type CompareMetric, type CompareVerdict } from "./compare.ts";
-import type { SessionComparison } from "./compare.ts";
+import { COMPARE_METRICS, type CompareMetric, type CompareVerdict } from "./types.ts";
+import type { SessionComparison } from "./types.ts";
 
 /** One metric in `comparisonJson()`'s output. */
 export interface MetricJson {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { COMPARE_METRICS, type SessionComparison } from "../compare/compare.ts";
+import { COMPARE_METRICS, type SessionComparison } from "../compare/types.ts";
 import { escapeHtml, figure, htmlTable } from "./html.ts";
 import { plotComparison } from "./plots_rows.ts";
 

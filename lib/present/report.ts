@@ -14,7 +14,7 @@ import type { ModelGeometry } from "../analysis/physics.ts";
 import type { Trace, TraceTable } from "../analysis/types.ts";
 import type { Frame } from "../schema/frame.ts";
 import type { GgufInfo } from "../gguf/reader.ts";
-import type { SessionComparison } from "../compare/compare.ts";
+import type { SessionComparison } from "../compare/types.ts";
 import { checkOriginalClaims, ci, ORIGINAL_RUNS, originalIdsIn } from "./claims.ts";
 import { comparisonSection } from "./_comparison_section.ts";
 import { escapeHtml, figure, htmlTable } from "./html.ts";
