@@ -2,7 +2,7 @@
 // compares them with compareSessions() and prints the table, environment differences and
 // warnings (or JSON). --fail-on-regression exits 1 when decode or TTFT got slower.
 
-import { type FlagSpec, formatHelp, parseFlags, UsageError } from "./args.ts";
+import { defineCommand, parseFlags, UsageError } from "./args.ts";
 import { DatasetError } from "../dataset/dataset.ts";
 import { readDataset } from "../dataset/read.ts";
 import type { Trace } from "../analysis/types.ts";
@@ -10,39 +10,37 @@ import { compareSessions } from "../compare/compare.ts";
 import { CompareError, type SessionComparison } from "../compare/types.ts";
 import { comparisonJson, formatComparison } from "../compare/format.ts";
 
-const COMPARE_FLAGS: readonly FlagSpec[] = [
-  {
-    name: "threshold",
-    kind: "string",
-    placeholder: "<pct>",
-    defaultText: "2",
-    help: "noise threshold in %: an interval within ±threshold is `no change`",
-  },
-  {
-    name: "format",
-    kind: "choice",
-    choices: ["table", "json"],
-    defaultText: "table",
-    help: "output format on stdout",
-  },
-  {
-    name: "fail-on-regression",
-    kind: "bool",
-    defaultText: "",
-    help: "exit 1 when the decode tok/s or TTFT verdict is `slower`",
-  },
-  { name: "help", kind: "bool", defaultText: "", help: "print this help and exit" },
-];
-
-const HELP_TEXT = formatHelp(
-  "tokentrace compare <baseline> <candidate> [options]",
-  "Compares two trace datasets, or two session directories (.../session=<id>), prompt by\n" +
+const COMPARE = defineCommand({
+  usage: "tokentrace compare <baseline> <candidate> [options]",
+  description:
+    "Compares two trace datasets, or two session directories (.../session=<id>), prompt by\n" +
     "prompt: decode tok/s, TTFT, ITL p50/p99, prefill and e2e tok/s as candidate/baseline\n" +
     "ratios with 95% intervals and verdicts (faster, slower, no change, inconclusive),\n" +
     "then the environment differences and warnings. Exit 0; 1 with --fail-on-regression\n" +
     "when decode or TTFT is slower; 2 on bad input.",
-  COMPARE_FLAGS,
-);
+  flags: [
+    {
+      name: "threshold",
+      kind: "string",
+      placeholder: "<pct>",
+      defaultText: "2",
+      help: "noise threshold in %: an interval within ±threshold is `no change`",
+    },
+    {
+      name: "format",
+      kind: "choice",
+      choices: ["table", "json"],
+      defaultText: "table",
+      help: "output format on stdout",
+    },
+    {
+      name: "fail-on-regression",
+      kind: "bool",
+      defaultText: "",
+      help: "exit 1 when the decode tok/s or TTFT verdict is `slower`",
+    },
+  ],
+});
 
 /** A side as given: a dataset directory, or one session directory inside a dataset. */
 export async function loadSide(path: string): Promise<{ trace: Trace; session?: string }> {
@@ -99,9 +97,9 @@ export async function compareMain(args: string[]): Promise<number> {
   let failOnRegression: boolean;
   try {
     const positional = args.slice(0, 2).filter((a) => !a.startsWith("--"));
-    const flags = parseFlags(args.slice(positional.length), COMPARE_FLAGS);
+    const flags = parseFlags(args.slice(positional.length), COMPARE.flags);
     if (flags.bool("help")) {
-      console.log(HELP_TEXT);
+      console.log(COMPARE.help);
       return 0;
     }
     if (positional.length !== 2) {

@@ -2,7 +2,7 @@
 // (lib/report.ts). With --bandwidth-gbps, the physics check reads the model's geometry from
 // the session's model file.
 
-import { type FlagSpec, formatHelp, parseFlags, UsageError } from "./args.ts";
+import { defineCommand, parseFlags, UsageError } from "./args.ts";
 import type { ModelGeometry } from "../analysis/physics.ts";
 import { DatasetError } from "../dataset/dataset.ts";
 import { readDataset } from "../dataset/read.ts";
@@ -17,40 +17,38 @@ import { loadSide } from "./compare.ts";
 
 const DEFAULT_OUT = "report.html";
 
-const REPORT_FLAGS: readonly FlagSpec[] = [
-  {
-    name: "out",
-    kind: "string",
-    placeholder: "<file.html>",
-    defaultText: DEFAULT_OUT,
-    help: "where to write the report (parent folders are created)",
-  },
-  { name: "seed", kind: "int", min: 0, defaultText: "1", help: "seed of every resampling" },
-  {
-    name: "bandwidth-gbps",
-    kind: "string",
-    placeholder: "<GB/s>",
-    defaultText: "none: physics check skipped",
-    help: "measured memory read bandwidth, for the physics check (needs the model file)",
-  },
-  {
-    name: "title",
-    kind: "string",
-    placeholder: "<text>",
-    defaultText: "tokentrace report",
-    help: "page title",
-  },
-  { name: "help", kind: "bool", defaultText: "", help: "print this help and exit" },
-];
-
-const HELP_TEXT = formatHelp(
-  "tokentrace report <dataset> [<candidate>] [options]",
-  "Analyses a trace dataset (slowdown curve, variance, prompt class, token content, runs,\n" +
+const REPORT = defineCommand({
+  usage: "tokentrace report <dataset> [<candidate>] [options]",
+  description:
+    "Analyses a trace dataset (slowdown curve, variance, prompt class, token content, runs,\n" +
     "stalls, warm-up, drift) and writes a self-contained HTML write-up with inline charts.\n" +
     "With two datasets or session dirs (baseline, then candidate), it analyses both and adds\n" +
     "a comparison section (as `tokentrace compare`).",
-  REPORT_FLAGS,
-);
+  flags: [
+    {
+      name: "out",
+      kind: "string",
+      placeholder: "<file.html>",
+      defaultText: DEFAULT_OUT,
+      help: "where to write the report (parent folders are created)",
+    },
+    { name: "seed", kind: "int", min: 0, defaultText: "1", help: "seed of every resampling" },
+    {
+      name: "bandwidth-gbps",
+      kind: "string",
+      placeholder: "<GB/s>",
+      defaultText: "none: physics check skipped",
+      help: "measured memory read bandwidth, for the physics check (needs the model file)",
+    },
+    {
+      name: "title",
+      kind: "string",
+      placeholder: "<text>",
+      defaultText: "tokentrace report",
+      help: "page title",
+    },
+  ],
+});
 
 /**
  * Reads a baseline and a candidate (datasets or session dirs), compares them, and returns
@@ -133,9 +131,9 @@ export async function reportMain(args: string[]): Promise<number> {
     const second = args[1];
     const hasCandidate = hasDataset && second !== undefined && !second.startsWith("--");
     if (hasCandidate) candidatePath = second;
-    const flags = parseFlags(args.slice(hasCandidate ? 2 : hasDataset ? 1 : 0), REPORT_FLAGS);
+    const flags = parseFlags(args.slice(hasCandidate ? 2 : hasDataset ? 1 : 0), REPORT.flags);
     if (flags.bool("help")) {
-      console.log(HELP_TEXT);
+      console.log(REPORT.help);
       return 0;
     }
     if (!hasDataset) {
