@@ -103,33 +103,71 @@ export interface SimulatedColumns {
   };
 }
 
+/**
+ * Every option's default, in one place (each is the `@default` of its `SimulateOptions` field;
+ * `modelTensorBytes` is LFM2-350M as Q8_0).
+ */
+export const SIMULATE_DEFAULTS: Readonly<Required<SimulateOptions>> = {
+  seed: 1,
+  prompts: DEFAULT_PROMPTS,
+  repetitions: 5,
+  depths: [0],
+  warmupRuns: 1,
+  baseLatencyMs: 20,
+  slopeUsPerToken: 2,
+  classOffsetsUs: { complex: 500 },
+  warmupPenaltyMs: 3,
+  runSdMs: 0.3,
+  noiseSdMs: 1,
+  stallProbability: 0.002,
+  stallMs: 40,
+  driftUsPerMinute: 0,
+  tokenContentUsPerByte: 0,
+  arCoefficient: 0,
+  innovationDf: Infinity,
+  contentBlockTokens: 1,
+  driftAmplitude: 0,
+  driftPeriodS: 60,
+  latencyScale: 1,
+  prefillBaseMs: 8,
+  prefillUsPerToken: 400,
+  modelTensorBytes: 378535936,
+};
+
+/** The options with every missing (or `undefined`) field set to its default. */
+export function withDefaults(options: SimulateOptions): Required<SimulateOptions> {
+  const out: Record<string, unknown> = { ...SIMULATE_DEFAULTS };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) out[key] = value;
+  return out as Required<SimulateOptions>;
+}
+
 /** Draws a simulated experiment (see `simulateTrace()` for the model). */
 export function simulateColumns(options: SimulateOptions): SimulatedColumns {
   const {
-    seed = 1,
-    prompts = DEFAULT_PROMPTS,
-    repetitions = 5,
-    depths = [0],
-    warmupRuns = 1,
-    baseLatencyMs = 20,
-    slopeUsPerToken = 2,
-    classOffsetsUs = { complex: 500 },
-    warmupPenaltyMs = 3,
-    runSdMs = 0.3,
-    noiseSdMs = 1,
-    stallProbability = 0.002,
-    stallMs = 40,
-    driftUsPerMinute = 0,
-    tokenContentUsPerByte = 0,
-    arCoefficient = 0,
-    innovationDf = Infinity,
-    contentBlockTokens = 1,
-    driftAmplitude = 0,
-    driftPeriodS = 60,
-    latencyScale = 1,
-    prefillBaseMs = 8,
-    prefillUsPerToken = 400,
-  } = options;
+    seed,
+    prompts,
+    repetitions,
+    depths,
+    warmupRuns,
+    baseLatencyMs,
+    slopeUsPerToken,
+    classOffsetsUs,
+    warmupPenaltyMs,
+    runSdMs,
+    noiseSdMs,
+    stallProbability,
+    stallMs,
+    driftUsPerMinute,
+    tokenContentUsPerByte,
+    arCoefficient,
+    innovationDf,
+    contentBlockTokens,
+    driftAmplitude,
+    driftPeriodS,
+    latencyScale,
+    prefillBaseMs,
+    prefillUsPerToken,
+  } = withDefaults(options);
   integer("repetitions", repetitions, 1);
   integer("warmupRuns", warmupRuns, 0);
   if (prompts.length === 0) {
@@ -299,7 +337,7 @@ function heavyTailed(rng: Rng, aux: Rng, df: number): () => number {
  * `prepareTrace(simulateTrace(options))`, many times faster for loops over seeds.
  */
 export function simulatePrepared(options: SimulateOptions = {}): PreparedTrace {
-  const { modelTensorBytes = 378535936 } = options;
+  const { modelTensorBytes } = withDefaults(options);
   const sim = simulateColumns(options);
   const { plan, run, tokens } = sim;
   const nRuns = plan.length;

@@ -13,6 +13,7 @@ import {
   VOCAB,
   VOCAB_BYTES,
   VOCAB_IDS,
+  withDefaults,
 } from "./_columns.ts";
 import type { Frame } from "../schema/frame.ts";
 import type { SimulatedPrompt, SimulateOptions } from "./_options.ts";
@@ -79,7 +80,7 @@ export interface SimulatedTrace {
  * ```
  */
 export function simulateTrace(options: SimulateOptions = {}): SimulatedTrace {
-  const { seed = 1, modelTensorBytes = 378535936 } = options;
+  const { seed, modelTensorBytes } = withDefaults(options);
   const sim = simulateColumns(options);
   const { sessionId, plan, run } = sim;
   const sessions = tableFrame("sessions", {
