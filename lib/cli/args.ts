@@ -2,6 +2,8 @@
 // typed values checked on parse, "did you mean" for unknown flags, and help text built
 // from the same flag table.
 
+import { closest } from "../schema/_names.ts";
+
 /** A command-line mistake: the CLI prints its message as one line and exits with code 2. */
 export class UsageError extends Error {
   /** Creates a usage error with a one-line message. */
@@ -9,40 +11,6 @@ export class UsageError extends Error {
     super(message);
     this.name = "UsageError";
   }
-}
-
-/** Levenshtein distance between two strings. */
-export function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
-/**
- * The candidate nearest to `word` when it is a likely typo: at most a third of the
- * word's length (and at least 1) edits away, or a candidate that starts with the word.
- */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  const lower = word.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(lower, candidate.toLowerCase());
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  if (bestDistance <= Math.max(1, Math.floor(word.length / 3))) return best;
-  const prefixed = candidates.filter((c) => lower.length >= 2 && c.startsWith(lower));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
 }
 
 /** The kinds of flag values. */

@@ -12,7 +12,7 @@
 import defaultSuiteJson from "../../data/suites/default.json" with { type: "json" };
 import depthSuiteJson from "../../data/suites/depth.json" with { type: "json" };
 import threadsSuiteJson from "../../data/suites/threads.json" with { type: "json" };
-import { closest } from "../cli/args.ts";
+import { closest } from "../schema/_names.ts";
 import { Rng } from "../stats/rng.ts";
 
 /** How a prompt is given to the model: through its chat template, or as raw text. */
