@@ -6,6 +6,10 @@
  * deno run -A lib/cli.ts trace --help
  * ```
  *
+ * Folder `lib/cli/`: the command line: flags to library calls, progress and output (this file is
+ * its entry). May import: present, compare, simulate, analysis, experiment, dataset, endpoint,
+ * tracer, synth, gguf, runtime, schema, stats.
+ *
  * @module
  */
 

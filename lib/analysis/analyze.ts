@@ -1,6 +1,9 @@
 /**
  * One call that runs every analysis on a trace, for reports and notebooks.
  *
+ * Folder `lib/analysis/`: statistics on traces: slowdown, variance, prompt-class and
+ * token-content tests, stalls, dependence, physics. May import: schema, stats.
+ *
  * @module
  */
 

@@ -6,6 +6,9 @@
  * verdict made in `_estimate.ts`, and the warnings and environment differences found in
  * `_warnings.ts`; the result types are in `types.ts`.
  *
+ * Folder `lib/compare/`: comparing two sessions: ratios, intervals, verdicts, environment
+ * differences, warnings. May import: analysis, schema, stats.
+ *
  * @module
  */
 

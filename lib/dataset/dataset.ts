@@ -4,6 +4,9 @@
  * refuses. The writer is lib/dataset/writer.ts, the reader lib/dataset/read.ts, compaction
  * lib/dataset/compact.ts and the file helpers lib/dataset/_files.ts.
  *
+ * Folder `lib/dataset/`: the Parquet trace dataset: writer, reader, compaction and upgrades of
+ * older versions. May import: tracer, schema, stats.
+ *
  * @module
  */
 

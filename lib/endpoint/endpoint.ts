@@ -5,6 +5,9 @@
  * run's timed chunks (`_read.ts`, `_protocol.ts`) into the run's token columns and summary,
  * with the server's own counters kept.
  *
+ * Folder `lib/endpoint/`: tracing through a server's streaming HTTP API. May import: tracer,
+ * gguf, schema, stats.
+ *
  * @module
  */
 

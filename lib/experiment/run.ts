@@ -10,6 +10,9 @@
  * (expanded, stored as `plan.json`, see {@linkcode SessionPlan}), then the runs in plan order.
  * Bad input is found before anything is written and thrown as an {@linkcode ExperimentError}.
  *
+ * Folder `lib/experiment/`: suites, plans, the runner (`runSuite()`), the thread probe and the
+ * thread recommender. May import: dataset, tracer, runtime, gguf, schema, stats.
+ *
  * @module
  */
 

@@ -4,6 +4,9 @@
  * {@linkcode GgufError}, the error every GGUF reader and validator problem is reported as.
  * The checks that llama.cpp can load the file live in lib/gguf/validate.ts.
  *
+ * Folder `lib/gguf/`: reading, validating and writing GGUF files, with ggml's type table and
+ * llama.cpp's file types. May import: schema, stats.
+ *
  * @module
  */
 

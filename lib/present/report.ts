@@ -3,6 +3,9 @@
  * report's charts inline as SVG, and the original three-run write-up checked claim by claim
  * (`claims.ts`). The page is one self-contained file: no scripts, fonts or images to fetch.
  *
+ * Folder `lib/present/`: summaries, charts and the HTML report. May import: compare, analysis,
+ * experiment, gguf, schema, stats.
+ *
  * @module
  */
 

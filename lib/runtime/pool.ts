@@ -2,6 +2,9 @@
  * Deno blocking-pool settling: counts the threads of the pool that runs N-API async work and
  * waits for idle ones to exit, so that llama.cpp decode calls do not hop between threads.
  *
+ * Folder `lib/runtime/`: the process around llama.cpp: Deno's blocking-pool settling and CPU
+ * affinity. May import: nothing else in lib/.
+ *
  * @module
  */
 

@@ -3,6 +3,9 @@
  * dtype, unit and description. This single definition drives the Parquet writer, the
  * reader's checks and the schema section of the README.
  *
+ * Folder `lib/schema/`: the dataset schema, the frame types and the Polars bridge, versions and
+ * host facts, and name matching for did-you-mean hints. May import: nothing else in lib/.
+ *
  * @module
  */
 

@@ -2,6 +2,9 @@
  * Synthetic traces with known injected effects, in the dataset schema: the ground truth the
  * analysis is tested against.
  *
+ * Folder `lib/simulate/`: simulated traces with known effects and realistic noise. May import:
+ * analysis, schema, stats.
+ *
  * @module
  */
 

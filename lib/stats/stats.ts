@@ -2,6 +2,10 @@
  * Small descriptive statistics on typed arrays: quantiles (R type 7), quickselect medians,
  * percentile and t intervals.
  *
+ * Folder `lib/stats/`: numerics that know nothing of traces: linear algebra, OLS, the one seeded
+ * `Rng` and its cluster bootstrap, quantiles, t and cluster-robust intervals. May import:
+ * nothing else in lib/.
+ *
  * @module
  */
 

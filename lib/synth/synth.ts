@@ -3,6 +3,9 @@
  * weights and GPT-2's real BPE vocabulary. Their text is meaningless; their compute and
  * memory cost per token is that of the real architecture.
  *
+ * Folder `lib/synth/`: synthetic models: presets, quantizers and the tokenizer. May import:
+ * gguf, schema, stats.
+ *
  * @module
  */
 

@@ -5,6 +5,9 @@
  * summary and token columns. {@linkcode countPromptTokens} counts prompt tokens from the
  * vocabulary alone.
  *
+ * Folder `lib/tracer/`: in-process tracing through node-llama-cpp, and the trace-source contract
+ * every source follows. May import: gguf, runtime, schema, stats.
+ *
  * @module
  */
 
