@@ -272,7 +272,12 @@ Deno.test("`deno task trace --endpoint` bad input: one line, exit 2, nothing wri
   }
 });
 
-Deno.test("a server that hangs mid-run: the per-token timeout ends the run, --resume finishes once it is back", async () => {
+/**
+ * Stops the server with `signal` once two runs are on disk, then checks that the run in flight
+ * (or the next) is recorded with stop reason error, the finished runs are kept, and --resume
+ * completes the session once a new server listens on the same port.
+ */
+async function serverFailsMidRun(signal: "SIGSTOP" | "SIGKILL", message: RegExp): Promise<void> {
   const model = await testModel("lfm2-tiny");
   const dir = await Deno.makeTempDir({ prefix: "tokentrace-endpoint-kill-" });
   const port = freePort();
@@ -326,16 +331,17 @@ Deno.test("a server that hangs mid-run: the per-token timeout ends the run, --re
       await new Promise((r) => setTimeout(r, 5));
     }
     assert.notEqual(sessionDir, "", "the session never started");
-    server.child.kill("SIGSTOP");
+    server.child.kill(signal);
     const started = Date.now();
     const out = await output;
     const waited = Date.now() - started;
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 1, stderr);
     assert.ok(waited < 30_000, `the run took ${waited} ms to end`);
+    assert.match(stderr, message);
     assert.match(
       stderr,
-      /Run failed: no (bytes from|answer from) http:\/\/127\.0\.0\.1:\d+\/v1\/completions (for|within) 1500 ms.*recorded with stop_reason error and not counted\. \d\/6 runs kept; once the server is back, continue with: deno task trace --resume /,
+      /recorded with stop_reason error and not counted\. \d\/6 runs kept; once the server is back, continue with: deno task trace --resume /,
     );
     const first = await readDataset(`${dir}/traces`);
     const firstRuns = (first.runs as pl.DataFrame).toRecords();
@@ -374,4 +380,15 @@ Deno.test("a server that hangs mid-run: the per-token timeout ends the run, --re
     await server.stop();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("a server that hangs mid-run: the per-token timeout ends the run, --resume finishes once it is back", async () => {
+  await serverFailsMidRun(
+    "SIGSTOP",
+    /Run failed: no (bytes from|answer from) http:\/\/127\.0\.0\.1:\d+\/v1\/completions (for|within) 1500 ms/,
+  );
+});
+
+Deno.test("a server killed mid-run: the run ends with stop reason error, --resume finishes once it is back", async () => {
+  await serverFailsMidRun("SIGKILL", /Run failed: /);
 });
