@@ -134,9 +134,7 @@ function pText(p: number): string {
 }
 
 function testText(t: PermutationTest): string {
-  return `permutation test ${pText(t.pValue)}, ${t.statisticName} = ${
-    formatNumber(t.statistic)
-  }; ${t.method}`;
+  return `${pText(t.pValue)}, ${t.statisticName} = ${formatNumber(t.statistic)}; ${t.method}`;
 }
 
 const count = (n: number): string => n.toLocaleString("en-US");

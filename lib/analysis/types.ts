@@ -29,16 +29,19 @@ export interface Trace {
 
 export type { Estimate } from "../stats/stats.ts";
 
-/** Result of a permutation test. */
+/**
+ * Result of a resampling test: a permutation test (prompt class) or a wild cluster bootstrap
+ * test (token content), whose replicates are counted in `permutations`.
+ */
 export interface PermutationTest {
   /** Observed value of the test statistic. */
   readonly statistic: number;
   /** Name of the statistic, e.g. `F`. */
   readonly statisticName: string;
-  /** Permutation p-value `(1 + #{T* >= T}) / (1 + permutations)`. */
+  /** Resampling p-value `(1 + #{T* >= T}) / (1 + permutations)`. */
   readonly pValue: number;
-  /** Number of permutations drawn. */
+  /** Number of permutations (or bootstrap replicates) drawn. */
   readonly permutations: number;
-  /** What was shuffled, within which units, with how many permutations and which seed. */
+  /** What was resampled, within which units, with how many replicates and which seed. */
   readonly method: string;
 }

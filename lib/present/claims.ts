@@ -193,9 +193,9 @@ export function checkOriginalClaims(analysis: TraceAnalysis): ClaimCheck[] {
     verdict: tc.test.pValue < 0.05 ? "supported" : "not supported",
     evidence: `Token content explains ${
       formatNumber(tc.partialR2Pct)
-    }% of the within-run variance left after position (permutation test ${pText(tc.test.pValue)})${
-      perByte ? `; one more byte in a piece changes latency by ${ci(perByte.effectUs)}` : ""
-    }.`,
+    }% of the within-run variance left after position (wild cluster bootstrap test ${
+      pText(tc.test.pValue)
+    })${perByte ? `; one more byte in a piece changes latency by ${ci(perByte.effectUs)}` : ""}.`,
   });
 
   const first = s.windows[0];
