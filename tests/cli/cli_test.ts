@@ -3,26 +3,15 @@ import { fileURLToPath } from "node:url";
 import { readGguf } from "../../lib/gguf/reader.ts";
 import { writeGguf } from "../../lib/gguf/_write.ts";
 import { testModel } from "../_models.ts";
+import { type CliOutput, runCli } from "../_cli.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Output = CliOutput;
 
 /** Runs `deno run -A lib/cli.ts trace <args>` from the project root. */
-async function trace(args: string[]): Promise<Output> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lib/cli.ts", "trace", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+function trace(args: string[]): Promise<Output> {
+  return runCli(["trace", ...args]);
 }
 
 /** Every file and directory below `dir`, relative, sorted. */

@@ -2,28 +2,12 @@
 // threads, same suite), plus its bad-input lines.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { testModel } from "../_models.ts";
+import { type CliOutput, runCli } from "../_cli.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+type Output = CliOutput;
 
-interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Output> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lib/cli.ts", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
-}
+const cli = (args: string[]): Promise<Output> => runCli(args);
 
 const SUITE = {
   name: "compare-tiny",

@@ -7,6 +7,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import type pl from "nodejs-polars";
 import { LAYOUT, openEndpointSession, readDataset } from "../../mod.ts";
 import { testModel } from "../_models.ts";
+import { type CliOutput, runCli } from "../_cli.ts";
 import { freePort, startLlamaServer } from "./_server.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -25,22 +26,10 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DECODE_RELATIVE = 0.15;
 const DECODE_SLACK_MS = 40;
 
-interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Output = CliOutput;
 
-async function trace(args: string[], env: Record<string, string> = {}): Promise<Output> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lib/cli.ts", "trace", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+function trace(args: string[], env: Record<string, string> = {}): Promise<Output> {
+  return runCli(["trace", ...args], env);
 }
 
 /** A suite file with one chat and one raw prompt. */
