@@ -124,8 +124,14 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DIR = `${ROOT}.cache/placement`;
 const MODES = ["same", "rot2", "rot8", "new", "pool0", "pool50"] as const;
 
-async function build(): Promise<string> {
-  const lb = await ensureLlamaBench({ log: (l) => console.error(l) });
+/**
+ * Compiles the harness (once per source and llama-bench build) and returns its path.
+ * @param log Where llama-bench's build progress goes.
+ */
+export async function buildPlacementHarness(
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<string> {
+  const lb = await ensureLlamaBench({ log });
   if (!lb.ok) throw new Error(`Cannot build the placement harness: ${lb.reason}`);
   const b = `${ROOT}.cache/llama-bench/build-omp-off`;
   const src = `${ROOT}.cache/llama-bench/src`;
@@ -164,6 +170,32 @@ async function build(): Promise<string> {
   return bin;
 }
 
+/** Calling-thread modes of the harness (see the module doc). */
+export type PlacementMode = (typeof MODES)[number];
+
+/**
+ * Runs the harness once: a warm-up of `tokens` tokens, then `reps` repetitions.
+ * @returns Each repetition's per-token `llama_decode` times, ms.
+ */
+export async function runPlacement(
+  bin: string,
+  model: string,
+  threads: number,
+  tokens: number,
+  mode: PlacementMode,
+  reps: number,
+): Promise<number[][]> {
+  const out = await new Deno.Command(bin, {
+    args: [model, String(threads), String(tokens), mode, String(reps)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`Cannot run the placement harness: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as number[][];
+}
+
 async function hasPerf(): Promise<boolean> {
   try {
     return (await new Deno.Command("perf", { args: ["--version"], stdout: "null", stderr: "null" })
@@ -184,7 +216,7 @@ if (import.meta.main) {
       rounds: { type: "string", default: "2" },
     },
   });
-  const bin = await build();
+  const bin = await buildPlacementHarness();
   const perf = await hasPerf();
   const rows = new Map<string, { rates: number[]; medians: number[]; migrations: number[] }>();
   for (let round = 0; round < Number(values.rounds); round++) {

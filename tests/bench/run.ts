@@ -5,6 +5,10 @@
  * - `parity`: tracer decode rate vs llama.cpp's own `llama-bench` tg128 on the same GGUF and
  *   thread count (built from the llama.cpp source inside node-llama-cpp, see `_llama_bench.ts`),
  *   interleaved repetitions, each in a fresh process. Mean rate over all tokens: stalls count.
+ *   In the same repetitions, to place the gap: llama.cpp's own eval time inside the tracer's
+ *   runs, the same decode loop in a C++ process with node-llama-cpp's threading
+ *   (`_placement.ts` mode `same`), plain node-llama-cpp under Node.js (`_node_loop.mjs`) and,
+ *   at 1 thread, the tracer unpinned.
  * - `overhead`: tracer vs a bare `sequence.evaluate()` loop and vs the same native loop without
  *   recording (`overhead_bench.ts`), per thread count.
  * - `roofline`: memory read bandwidth (`_bandwidth.ts`), weight bytes per token (GGUF reader),
@@ -32,6 +36,7 @@ import os from "node:os";
 import type pl from "nodejs-polars";
 import { fileURLToPath } from "node:url";
 import { ensureLlamaBench, type LlamaBenchBuild, runLlamaBench } from "./_llama_bench.ts";
+import { buildPlacementHarness, runPlacement } from "./_placement.ts";
 import { type Bandwidth, measureBandwidth } from "./_bandwidth.ts";
 import { endpointSection, rowEndpoint } from "./_endpoint.ts";
 import {
@@ -451,6 +456,16 @@ interface ParityResult {
     /** tokentrace / Node loop, per repetition: what Deno and tokentrace add or save. */
     tracerOverNode: Spread;
     tracerOverNodeCi: RatioCi;
+    /**
+     * llama.cpp's decode in a C++ process with node-llama-cpp's threading (`_placement.ts`
+     * mode `same`: one fixed calling thread, no persistent threadpool), same reps, t/s.
+     */
+    cppTokensPerS: number[];
+    cppRate: Spread;
+    /** C++ loop / llama-bench, per repetition: what node-llama-cpp's threading costs. */
+    cppCi: RatioCi;
+    /** llama.cpp's eval-only rate in tokentrace / the C++ loop: what the JS host process costs. */
+    evalOverCppCi: RatioCi;
     /** tokentrace with `cpuAffinity: "off"` (only where "auto" pins: one thread, > 1 CPU). */
     unpinned: TracedRun[];
     unpinnedRate: Spread;
@@ -523,6 +538,13 @@ async function rowParity(o: Options): Promise<ParityResult> {
   if (!build.ok) log(`parity: llama-bench unavailable (${build.reason}); skipping its side`);
   const node = await nodeVersion();
   if ("skipped" in node) log(`parity: ${node.skipped}; skipping the Node.js loop`);
+  const cppBin = build.ok
+    ? await buildPlacementHarness(log).catch((e: Error) => {
+      log(`parity: ${e.message.split("\n")[0]}; skipping the C++ loop`);
+      return undefined;
+    })
+    : undefined;
+  const cpp = new Map<number, number[]>(o.threads.map((t) => [t, []]));
   // "auto" pins one-thread runs where there is more than one CPU: then also measure unpinned.
   const { allowedCpus } = await import("../../lib/runtime/affinity.ts");
   const pinnable = (allowedCpus()?.length ?? 0) > 1;
@@ -550,6 +572,7 @@ async function rowParity(o: Options): Promise<ParityResult> {
       ...(build.ok ? [{ kind: "llama-bench" as const, t }] : []),
       { kind: "tracer" as const, t },
       ...("version" in node ? [{ kind: "node" as const, t }] : []),
+      ...(cppBin !== undefined ? [{ kind: "cpp" as const, t }] : []),
       ...(t === 1 && pinnable ? [{ kind: "unpinned" as const, t }] : []),
     ]);
     for (const job of shuffled(jobs, rep + 1)) {
@@ -557,6 +580,11 @@ async function rowParity(o: Options): Promise<ParityResult> {
         const r = await runLlamaBench(build.path, o.model, { threads: job.t, reps: 1 });
         lb.get(job.t)!.push(r.avgTokensPerS);
         log(`parity rep ${rep}: llama-bench t=${job.t} ${r.avgTokensPerS.toFixed(2)} t/s`);
+      } else if (job.kind === "cpp" && cppBin !== undefined) {
+        const [lat] = await runPlacement(cppBin, o.model, job.t, 128, "same", 1);
+        const rate = lat!.length / (lat!.reduce((a, b) => a + b, 0) / 1000);
+        cpp.get(job.t)!.push(rate);
+        log(`parity rep ${rep}: C++ loop    t=${job.t} ${rate.toFixed(2)} t/s`);
       } else if (job.kind === "node") {
         const r = await runNodeLoop(o.model, job.t, 128);
         nd.get(job.t)!.push(r);
@@ -587,6 +615,7 @@ async function rowParity(o: Options): Promise<ParityResult> {
       const nodeRates = nodeRuns.map((r) => r.tokensPerS);
       const unpinned = un.get(t)!;
       const unpinnedRates = unpinned.map((r) => r.tokensPerS);
+      const cppRates = cpp.get(t)!;
       return {
         threads: t,
         llamaBenchTokensPerS: l,
@@ -614,6 +643,10 @@ async function rowParity(o: Options): Promise<ParityResult> {
         ),
         tracerOverNode: pairs(rates, nodeRates),
         tracerOverNodeCi: pairsCi(rates, nodeRates),
+        cppTokensPerS: cppRates,
+        cppRate: spread(cppRates),
+        cppCi: pairsCi(cppRates, l),
+        evalOverCppCi: pairsCi(evalRates, cppRates),
         unpinned,
         unpinnedRate: spread(unpinnedRates),
         unpinnedPairRatios: pairs(unpinnedRates, l),
@@ -882,6 +915,23 @@ function sections(r: Results, o: Options): Map<RowName, string> {
         } % | ${fmtSpread(p.evalRate)} | ${fmtCi(p.evalCi)} | ${fmtSpread(p.evalPairRatios, 3)} |`
       ),
       "",
+      ...(parity.byThreads.every((p) => p.cppTokensPerS.length === 0) ? [] : [
+        "llama.cpp's compute split in two, in the same repetitions: the same decode loop in a C++ " +
+        "process on llama.cpp with node-llama-cpp's threading (`tests/bench/_placement.ts` mode " +
+        "`same`: `llama_decode` from one fixed thread, no persistent threadpool, so ggml starts " +
+        "its helper compute threads per token) against llama-bench (persistent threadpool), and " +
+        "llama.cpp's eval-only rate inside tokentrace's process against that C++ loop (what " +
+        "hosting the same threading in a JS runtime, behind N-API async calls, costs).",
+        "",
+        "| threads | C++ loop t/s | C++ loop / llama-bench: geometric mean [95% CI] | tokentrace eval-only / C++ loop: geometric mean [95% CI] |",
+        "| --- | --- | --- | --- |",
+        ...parity.byThreads.map((p) =>
+          `| ${p.threads} | ${fmtSpread(p.cppRate)} | ${fmtCi(p.cppCi)} | ${
+            fmtCi(p.evalOverCppCi)
+          } |`
+        ),
+        "",
+      ]),
       ...("skipped" in parity.node ? [`Node.js loop skipped: ${parity.node.skipped}.`, ""] : [
         "The same decode without tokentrace and without Deno: plain node-llama-cpp under Node.js " +
         `${parity.node.version}, driving the same native calls (\`tests/bench/_node_loop.mjs\`: ` +
@@ -998,7 +1048,7 @@ function sections(r: Results, o: Options): Map<RowName, string> {
           } | ${x.samplesTokensPerS.map((v) => f(v, 1)).join(", ")} | ${f(x.maxTokenMs, 0)} |`
         ),
         "",
-        "`probeThreads()` (lib/experiment/probe.ts): 32-token greedy runs, rounds interleaved, ties within 3% go to fewer threads.",
+        "`probeThreads()` (lib/experiment/probe.ts): 32-token greedy runs, rounds interleaved; a count ties with the fastest when within 2% of its pooled rate or when the 95% interval of the ratio reaches 1, and ties go to fewer threads (`recommendThreads()`, lib/experiment/threads.ts).",
       ].join("\n"),
     );
   }
