@@ -175,6 +175,7 @@ export type PlacementMode = (typeof MODES)[number];
 
 /**
  * Runs the harness once: a warm-up of `tokens` tokens, then `reps` repetitions.
+ * @param perfStatFile When given, runs under `perf stat -e cpu-migrations` writing to it.
  * @returns Each repetition's per-token `llama_decode` times, ms.
  */
 export async function runPlacement(
@@ -184,9 +185,13 @@ export async function runPlacement(
   tokens: number,
   mode: PlacementMode,
   reps: number,
+  perfStatFile?: string,
 ): Promise<number[][]> {
-  const out = await new Deno.Command(bin, {
-    args: [model, String(threads), String(tokens), mode, String(reps)],
+  const args = [model, String(threads), String(tokens), mode, String(reps)];
+  const out = await new Deno.Command(perfStatFile === undefined ? bin : "perf", {
+    args: perfStatFile === undefined
+      ? args
+      : ["stat", "-e", "cpu-migrations", "-x", ",", "-o", perfStatFile, bin, ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -195,6 +200,10 @@ export async function runPlacement(
   }
   return JSON.parse(new TextDecoder().decode(out.stdout)) as number[][];
 }
+
+/** A repetition's decode rate, tokens/s, from its per-token times (ms). */
+export const placementRate = (lat: readonly number[]): number =>
+  lat.length / (lat.reduce((a, b) => a + b, 0) / 1000);
 
 async function hasPerf(): Promise<boolean> {
   try {
@@ -221,26 +230,22 @@ if (import.meta.main) {
   const rows = new Map<string, { rates: number[]; medians: number[]; migrations: number[] }>();
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const mode of MODES) {
-      const args = [values.model, values.threads, values.tokens, mode, values.reps];
-      const statFile = `${DIR}/perf-${mode}.txt`;
-      const out = await new Deno.Command(
-        perf ? "perf" : bin,
-        {
-          args: perf
-            ? ["stat", "-e", "cpu-migrations", "-x", ",", "-o", statFile, bin, ...args]
-            : args,
-          stdout: "piped",
-          stderr: "piped",
-        },
-      ).output();
-      if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-      const reps = JSON.parse(new TextDecoder().decode(out.stdout)) as number[][];
+      const statFile = perf ? `${DIR}/perf-${mode}.txt` : undefined;
+      const reps = await runPlacement(
+        bin,
+        values.model,
+        Number(values.threads),
+        Number(values.tokens),
+        mode,
+        Number(values.reps),
+        statFile,
+      );
       const row = rows.get(mode) ?? { rates: [], medians: [], migrations: [] };
       for (const lat of reps) {
-        row.rates.push(lat.length / (lat.reduce((a, b) => a + b, 0) / 1000));
+        row.rates.push(placementRate(lat));
         row.medians.push(median(lat));
       }
-      if (perf) {
+      if (statFile !== undefined) {
         const line = (await Deno.readTextFile(statFile)).split("\n").find((l) =>
           l.includes("cpu-migrations")
         );

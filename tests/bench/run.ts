@@ -36,7 +36,7 @@ import os from "node:os";
 import type pl from "nodejs-polars";
 import { fileURLToPath } from "node:url";
 import { ensureLlamaBench, type LlamaBenchBuild, runLlamaBench } from "./_llama_bench.ts";
-import { buildPlacementHarness, runPlacement } from "./_placement.ts";
+import { buildPlacementHarness, placementRate, runPlacement } from "./_placement.ts";
 import { type Bandwidth, measureBandwidth } from "./_bandwidth.ts";
 import { endpointSection, rowEndpoint } from "./_endpoint.ts";
 import {
@@ -582,7 +582,7 @@ async function rowParity(o: Options): Promise<ParityResult> {
         log(`parity rep ${rep}: llama-bench t=${job.t} ${r.avgTokensPerS.toFixed(2)} t/s`);
       } else if (job.kind === "cpp" && cppBin !== undefined) {
         const [lat] = await runPlacement(cppBin, o.model, job.t, 128, "same", 1);
-        const rate = lat!.length / (lat!.reduce((a, b) => a + b, 0) / 1000);
+        const rate = placementRate(lat!);
         cpp.get(job.t)!.push(rate);
         log(`parity rep ${rep}: C++ loop    t=${job.t} ${rate.toFixed(2)} t/s`);
       } else if (job.kind === "node") {
